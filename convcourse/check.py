@@ -1,0 +1,197 @@
+"""Checks that tell a student what is wrong in one line they can act on.
+
+Visible tests in the exercise notebooks and the hidden tests of the grader use the
+same helpers.  Every failure is a :class:`CheckError` (an ``AssertionError``, so
+nbgrader scores it as a failed test) whose message is a single line, e.g.::
+
+    corr2d(X, K): expected shape (2, 2), received (3, 3)
+    corr2d(X, K): first difference at [0, 1]: expected 25, received 24 (2 of 4 entries differ)
+    conv2d_matmul called a convolution routine (aten.convolution), which this exercise forbids
+    corr2d is still the placeholder: replace `raise NotImplementedError()` with your code
+
+With ``hidden=True`` the message never contains an expected value.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import numbers
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from .device import tolerances
+
+
+class CheckError(AssertionError):
+    """A failed check, with a one-line message meant for the student."""
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).split()))
+
+
+class ForbiddenCall(CheckError):
+    """The student's code called an operator that the exercise forbids."""
+
+
+# Operator families that an exercise may forbid, by ATen overload-packet name.
+FORBIDDEN_FAMILIES = {
+    "convolution": {
+        "convolution", "_convolution", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
+        "conv_transpose2d", "conv_transpose3d", "convolution_overrideable", "cudnn_convolution",
+        "cudnn_convolution_transpose", "cudnn_convolution_relu", "cudnn_convolution_add_relu",
+        "mkldnn_convolution", "miopen_convolution", "miopen_depthwise_convolution",
+        "slow_conv2d_forward", "_slow_conv2d_forward", "slow_conv_dilated2d",
+        "slow_conv_transpose2d", "_conv_depthwise2d", "thnn_conv2d", "_nnpack_spatial_convolution",
+    },
+    "pooling": {
+        "max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices", "avg_pool1d",
+        "avg_pool2d", "avg_pool3d", "adaptive_avg_pool2d", "_adaptive_avg_pool2d",
+        "adaptive_max_pool2d", "mkldnn_max_pool2d", "quantized_max_pool2d", "fractional_max_pool2d",
+        "lp_pool2d",
+    },
+    "upsampling": {
+        "upsample_nearest2d", "upsample_bilinear2d", "_upsample_nearest_exact2d",
+        "_upsample_bilinear2d_aa", "upsample_bicubic2d", "grid_sampler_2d", "grid_sampler",
+    },
+}
+
+# What a student should use instead, shown in the message.
+_ADVICE = {
+    "convolution": "build it from unfold/indexing and matrix products instead",
+    "pooling": "slide the window yourself (e.g. with unfold) instead",
+    "upsampling": "compute the indices and weights yourself instead",
+}
+
+
+class _Forbid(TorchDispatchMode):
+    def __init__(self, family: str, who: str):
+        super().__init__()
+        self.names = FORBIDDEN_FAMILIES[family]
+        self.family, self.who = family, who
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.overloadpacket.__name__
+        if name in self.names:
+            raise ForbiddenCall(
+                f"{self.who} called a {self.family} routine (aten.{name}), which this exercise "
+                f"forbids: {_ADVICE[self.family]}")
+        return func(*args, **(kwargs or {}))
+
+
+@contextlib.contextmanager
+def forbid(family: str | None, who: str = "your function"):
+    """Raise :class:`ForbiddenCall` if code in the block runs an operator of ``family``.
+
+    The check sits at PyTorch's dispatcher, so it sees the operator whatever Python
+    name it was reached through (``F.conv2d``, ``nn.Conv2d``, ``torch.ops.aten...``).
+    """
+    if family is None:
+        yield
+        return
+    with _Forbid(family, who):
+        yield
+
+
+def call(fn, *args, name: str | None = None, forbidden: str | None = None, **kwargs):
+    """Call the student's ``fn``; turn the placeholder and forbidden calls into clear messages."""
+    name = name or getattr(fn, "__name__", "your function")
+    if not callable(fn):
+        raise CheckError(f"{name} should be a function or class, but it is a {type(fn).__name__}")
+    try:
+        with forbid(forbidden, who=name):
+            return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise CheckError(f"{name} is still the placeholder: replace `raise NotImplementedError()` "
+                         f"with your code") from None
+
+
+def _fmt(x) -> str:
+    if isinstance(x, torch.Tensor):
+        x = x.item()
+    if isinstance(x, bool):
+        return str(x)
+    if isinstance(x, float):
+        return f"{x:.6g}"
+    return str(x)
+
+
+def _plain(received, what: str) -> torch.Tensor:
+    if received is None:
+        raise CheckError(f"{what}: expected a torch.Tensor, received None (did you forget `return`?)")
+    if not isinstance(received, torch.Tensor):
+        raise CheckError(f"{what}: expected a torch.Tensor, received a {type(received).__name__}")
+    if type(received) not in (torch.Tensor, torch.nn.Parameter):
+        raise CheckError(f"{what}: expected a plain torch.Tensor, received a subclass "
+                         f"{type(received).__name__}")
+    return received.detach()
+
+
+def check_tensor(received, expected: torch.Tensor, what: str = "result", *, hidden: bool = False,
+                 rtol: float | None = None, atol: float | None = None,
+                 check_dtype: bool = True, check_device: bool = True) -> None:
+    """Compare a tensor with the expected one; raise :class:`CheckError` with one line if it differs."""
+    received = _plain(received, what)
+    expected = expected.detach()
+    if tuple(received.shape) != tuple(expected.shape):
+        raise CheckError(f"{what}: expected shape {tuple(expected.shape)}, "
+                         f"received {tuple(received.shape)}")
+    if check_dtype and received.dtype != expected.dtype:
+        raise CheckError(f"{what}: expected dtype {expected.dtype}, received {received.dtype}")
+    if check_device and received.device.type != expected.device.type:
+        raise CheckError(f"{what}: expected a tensor on {expected.device.type}, "
+                         f"received one on {received.device.type}")
+    tol = tolerances(expected.device)
+    rtol = tol["rtol"] if rtol is None else rtol
+    atol = tol["atol"] if atol is None else atol
+    r = received.to(expected.device, torch.float64 if expected.is_floating_point() else expected.dtype)
+    e = expected.to(r.dtype)
+    if e.is_floating_point():
+        bad = ~torch.isclose(r, e, rtol=rtol, atol=atol, equal_nan=True)
+    else:
+        bad = r != e
+    n_bad = int(bad.sum())
+    if n_bad == 0:
+        return
+    pos = tuple(int(i) for i in bad.nonzero()[0])
+    where = list(pos) if pos else "the only entry"
+    count = f"({n_bad} of {e.numel()} entries differ)"
+    if hidden:
+        raise CheckError(f"{what}: wrong value at {where}: received {_fmt(r[pos])} {count}")
+    raise CheckError(f"{what}: first difference at {where}: expected {_fmt(e[pos])}, "
+                     f"received {_fmt(r[pos])} {count}")
+
+
+def check_value(received, expected, what: str = "result", *, hidden: bool = False,
+                rel: float = 1e-6) -> None:
+    """Compare plain Python values (numbers, tuples, lists, strings) with one-line messages."""
+    if isinstance(expected, (tuple, list)):
+        if not isinstance(received, (tuple, list)):
+            raise CheckError(f"{what}: expected a tuple of {len(expected)} values, "
+                             f"received a {type(received).__name__}")
+        if len(received) != len(expected):
+            raise CheckError(f"{what}: expected {len(expected)} values, received {len(received)}")
+        for i, (r, e) in enumerate(zip(received, expected)):
+            check_value(r, e, f"{what}[{i}]", hidden=hidden, rel=rel)
+        return
+    if isinstance(expected, numbers.Number) and not isinstance(expected, bool):
+        if isinstance(received, torch.Tensor) and received.numel() == 1:
+            received = received.item()
+        if not isinstance(received, numbers.Number) or isinstance(received, bool):
+            raise CheckError(f"{what}: expected a number, received a {type(received).__name__}")
+        if isinstance(expected, numbers.Integral) and not float(received).is_integer():
+            raise CheckError(f"{what}: expected a whole number, received {_fmt(received)}")
+        ok = math.isclose(float(received), float(expected), rel_tol=rel, abs_tol=1e-9)
+    else:
+        ok = type(received) is type(expected) and received == expected
+    if ok:
+        return
+    if hidden:
+        raise CheckError(f"{what}: received {_fmt(received)}, which is not right")
+    raise CheckError(f"{what}: expected {_fmt(expected)}, received {_fmt(received)}")
+
+
+def check_true(condition: bool, message: str) -> None:
+    """Fail with ``message`` unless ``condition`` holds (for properties with no single expected value)."""
+    if not bool(condition):
+        raise CheckError(message)

@@ -1,0 +1,153 @@
+"""Hidden-test items: random cases, a PyTorch oracle and a comparison, one per graded item.
+
+A hidden test cell in ``solutions/`` is one line::
+
+    run_hidden("ch01.corr2d", corr2d)
+
+The item (here ``ch01.corr2d``, defined in ``convcourse/grading/ch01.py``) makes
+the cases on the selected device (``COURSE_DEVICE``), applies the student's object
+to each case, and compares with PyTorch's answer.  Grading is split in two halves
+so that the comparison can later run outside the student's process:
+
+- :func:`collect` runs student code on the cases and records what it returned;
+- :func:`judge` computes the oracle and compares, raising a one-line
+  :class:`~convcourse.check.CheckError` on the first wrong case.
+
+Cases are seeded per item from ``COURSE_GRADING_SEED`` (the instructor's secret),
+so students cannot know the exact hidden inputs in advance.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from ..check import CheckError, call, check_tensor
+from ..device import get_device
+
+
+@dataclass(frozen=True)
+class Item:
+    """One graded item.
+
+    ``cases(gen, device)`` returns a list of cases (tuples of arguments);
+    ``run(obj, case)`` applies the student's object to one case (default:
+    ``obj(*case)`` with forbidden operators checked); ``oracle(case)`` is
+    PyTorch's answer; ``compare(received, expected, what)`` raises
+    :class:`CheckError` when they differ (default: :func:`check_tensor`).
+    """
+    id: str
+    cases: Callable[[torch.Generator, torch.device], list]
+    oracle: Callable[[tuple], Any]
+    run: Callable[[Any, tuple], Any] | None = None
+    compare: Callable[..., None] | None = None
+    forbidden: str | None = None
+    describe: Callable[[tuple], str] | None = None
+    meta: dict = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, Item] = {}
+
+
+def register(*items: Item) -> None:
+    for item in items:
+        _REGISTRY[item.id] = item
+
+
+def get_item(item_id: str) -> Item:
+    chapter = item_id.split(".", 1)[0]
+    if item_id not in _REGISTRY:
+        try:
+            importlib.import_module(f"{__name__}.{chapter}")
+        except ModuleNotFoundError:
+            pass
+    try:
+        return _REGISTRY[item_id]
+    except KeyError:
+        raise KeyError(f"no hidden-test item {item_id!r} (looked in convcourse/grading/{chapter}.py)")
+
+
+def generator(item_id: str) -> torch.Generator:
+    """A CPU generator seeded from the instructor's secret and the item id."""
+    secret = os.environ.get("COURSE_GRADING_SEED", "convcourse")
+    seed = int.from_bytes(hashlib.sha256(f"{secret}:{item_id}".encode()).digest()[:8], "little")
+    return torch.Generator().manual_seed(seed & (2**63 - 1))
+
+
+def rand(gen: torch.Generator, *shape, device="cpu", low=-1.0, high=1.0, dtype=torch.float32):
+    """Uniform random values made on the CPU generator, then moved to ``device``."""
+    x = torch.rand(*shape, generator=gen, dtype=torch.float64) * (high - low) + low
+    return x.to(dtype).to(device)
+
+
+def randint(gen: torch.Generator, low: int, high: int) -> int:
+    """A random int in [low, high] (inclusive)."""
+    return int(torch.randint(low, high + 1, (1,), generator=gen))
+
+
+def _describe(case) -> str:
+    parts = []
+    for a in case if isinstance(case, tuple) else (case,):
+        if isinstance(a, torch.Tensor):
+            parts.append("x".join(map(str, a.shape)) or "scalar")
+        elif isinstance(a, (int, float, str, tuple)) and len(repr(a)) <= 24:
+            parts.append(repr(a))
+    return ", ".join(parts)
+
+
+def _clone(case):
+    return tuple(a.clone() if isinstance(a, torch.Tensor) else copy.deepcopy(a) for a in case)
+
+
+@dataclass
+class Outcome:
+    """What the student's object gave on one case: a value, or the one-line error it caused."""
+    case: tuple
+    what: str
+    received: Any = None
+    error: str | None = None
+
+
+def collect(item: Item, obj, device: torch.device) -> list[Outcome]:
+    """Run the student's object on every hidden case (student code runs here)."""
+    cases = item.cases(generator(item.id), device)
+    outcomes = []
+    for i, case in enumerate(cases, 1):
+        desc = (item.describe or _describe)(case)
+        what = f"hidden case {i} of {len(cases)}" + (f" ({desc})" if desc else "")
+        try:
+            if item.run is None:
+                received = call(obj, *_clone(case), forbidden=item.forbidden)
+            else:
+                received = item.run(obj, _clone(case))
+            outcomes.append(Outcome(case, what, received=received))
+        except CheckError as e:
+            outcomes.append(Outcome(case, what, error=str(e)))
+            break
+        except Exception as e:  # the student's code raised: report it in one line
+            outcomes.append(Outcome(case, what, error=f"{what}: your code raised "
+                                                      f"{type(e).__name__}: {e}".splitlines()[0]))
+            break
+    return outcomes
+
+
+def judge(item: Item, outcomes: list[Outcome]) -> None:
+    """Compare each outcome with the oracle; raise :class:`CheckError` on the first failure."""
+    compare = item.compare or check_tensor
+    for o in outcomes:
+        if o.error is not None:
+            raise CheckError(o.error)
+        compare(o.received, item.oracle(o.case), o.what, hidden=True)
+
+
+def run_hidden(item_id: str, obj) -> None:
+    """The whole hidden test of one item, as called from a hidden test cell."""
+    item = get_item(item_id)
+    device = get_device()
+    judge(item, collect(item, obj, device))
+    print(f"{item_id}: all hidden cases passed on {device.type}")

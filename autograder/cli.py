@@ -1,0 +1,124 @@
+"""The instructor's command line: ``course release | collect | autograde | feedback | export``.
+
+Run ``course --help`` or ``course COMMAND --help``.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+from .config import Settings, default_workdir
+
+
+def _settings(args) -> Settings:
+    device = "cpu"
+    if getattr(args, "device", None):
+        from convcourse.device import resolve  # imports torch: only for autograde
+        device = resolve(args.device)
+    return Settings(workdir=args.workdir, db_url=args.db, device=device,
+                    jobs=getattr(args, "jobs", 1) or 1,
+                    cell_timeout=getattr(args, "cell_timeout", 60),
+                    notebook_timeout=getattr(args, "notebook_timeout", 300))
+
+
+def cmd_release(args) -> int:
+    from .release import release
+    names = release(_settings(args), args.assignments)
+    print(f"released {', '.join(names)} into exercises/")
+    return 0
+
+
+def cmd_collect(args) -> int:
+    from .collect import collect
+    result = collect(_settings(args), Path(args.source))
+    for student, assignment, src in result.collected:
+        print(f"collected {src} -> submitted/{student}/{assignment}")
+    for src, why in result.unmatched:
+        print(f"NOT collected {src}: {why}")
+    print(f"{len(result.collected)} notebook(s) collected, {len(result.unmatched)} file(s) not matched")
+    return 0 if result.collected or not result.unmatched else 1
+
+
+def cmd_autograde(args) -> int:
+    from .grade import autograde, summary
+    settings = _settings(args)
+    outcomes = autograde(settings, args.assignments, args.student, force=args.force,
+                         progress=not args.quiet)
+    print(summary(outcomes))
+    print(f"device: {settings.device}; gradebook: {settings.db}")
+    return 0
+
+
+def cmd_feedback(args) -> int:
+    from .feedback import feedback
+    written = feedback(_settings(args), args.assignments, args.student)
+    print(f"wrote {len(written)} feedback page(s) under {Path(args.workdir) / 'feedback'}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import export
+    grades, by_item = export(_settings(args), args.out)
+    print(f"wrote {grades} and {by_item}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="course", description=__doc__.splitlines()[0])
+    p.add_argument("--workdir", type=Path, default=default_workdir(),
+                   help="the instructor's working folder (default: %(default)s or $COURSE_WORKDIR)")
+    p.add_argument("--db", default=None,
+                   help="gradebook as an SQLAlchemy URL (default: sqlite:///WORKDIR/gradebook.db), "
+                        "e.g. postgresql+psycopg2://user:password@host/dbname")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("release", help="regenerate exercises/ from solutions/ (nbgrader generate_assignment)")
+    r.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
+    r.set_defaults(func=cmd_release)
+
+    c = sub.add_parser("collect", help="copy student notebooks from a folder or zip into WORKDIR/submitted")
+    c.add_argument("source", help="a folder or a .zip of student notebooks")
+    c.set_defaults(func=cmd_collect)
+
+    a = sub.add_parser("autograde", help="grade submissions with nbgrader and hidden tests")
+    a.add_argument("assignments", nargs="*", help="assignment ids (default: all submitted)")
+    a.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    a.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
+                   help="device the hidden tests run on (default: %(default)s)")
+    a.add_argument("--jobs", type=int, default=1, help="notebooks executed at once (default: 1)")
+    a.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell (default: 60)")
+    a.add_argument("--notebook-timeout", type=int, default=300, help="seconds per notebook (default: 300)")
+    a.add_argument("--force", action="store_true", help="regrade submissions that are already graded")
+    a.add_argument("--quiet", action="store_true", help="no progress bar")
+    a.set_defaults(func=cmd_autograde)
+
+    f = sub.add_parser("feedback", help="write per-student HTML feedback into WORKDIR/feedback")
+    f.add_argument("assignments", nargs="*")
+    f.add_argument("--student", action="append")
+    f.set_defaults(func=cmd_feedback)
+
+    e = sub.add_parser("export", help="write grades.csv and grades_by_item.csv")
+    e.add_argument("--out", type=Path, default=None, help="folder for the CSV files (default: WORKDIR)")
+    e.set_defaults(func=cmd_export)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    logging.getLogger("course").setLevel(logging.INFO)
+    warnings.filterwarnings("ignore", module="sqlalchemy")
+    warnings.filterwarnings("ignore", message=".*not in session.*")
+    from .release import CourseError
+    try:
+        return args.func(args)
+    except (CourseError, ValueError, RuntimeError) as e:
+        print(f"course {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""``course feedback``: one HTML page per student, assignment and notebook.
+
+Stock nbgrader renders the autograded notebook, which shows the source of hidden
+tests and lets students read the checks. This page shows, per graded item, only the
+points earned out of the points possible and the one-line reason for a failure.
+It never contains the source of a test or a solution.
+"""
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import nbformat
+
+from .config import Settings
+from .export import item_grades
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def failure_message(cell) -> str | None:
+    """One line that says why a graded cell failed, or None if it passed."""
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            ename, evalue = out.get("ename", "Error"), _ANSI.sub("", str(out.get("evalue", "")))
+            first = evalue.strip().splitlines()[0] if evalue.strip() else ""
+            if ename == "CellTimeoutError":
+                return "the test ran past its time limit (an endless loop or very slow code?)"
+            if ename in ("CheckError", "ForbiddenCall", "NotRun"):
+                return first[:400]
+            return f"{ename}: {first}"[:400]
+        if out.get("output_type") == "stream" and out.get("name") == "stderr":
+            return "the test wrote to stderr, which counts as a failure"
+    return None
+
+
+def _graded_cells(path: Path) -> dict:
+    nb = nbformat.read(str(path), as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade")}
+
+
+def render(student: str, assignment: str, notebook: str, items: list, cells: dict) -> str:
+    rows, total, possible = [], 0.0, 0.0
+    for it in items:
+        total += it.score
+        possible += it.max_score
+        msg = failure_message(cells[it.item]) if it.item in cells else "not graded"
+        ok = it.score >= it.max_score
+        reason = "passed" if ok and msg is None else (msg or "no points")
+        rows.append(f"<tr class='{'ok' if ok else 'fail'}'><td>{html.escape(it.item)}</td>"
+                    f"<td>{it.score:g} / {it.max_score:g}</td><td>{html.escape(reason)}</td></tr>")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Feedback: {html.escape(assignment)} / {html.escape(notebook)} for {html.escape(student)}</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:.3em .8em;text-align:left}}
+tr.ok td:nth-child(2){{color:#176f2c}}tr.fail td:nth-child(2){{color:#a31515}}</style></head>
+<body><h1>{html.escape(assignment)} / {html.escape(notebook)}</h1>
+<p>Student: <b>{html.escape(student)}</b>. Score: <b>{total:g} / {possible:g}</b>.</p>
+<table><thead><tr><th>Item</th><th>Points</th><th>Result</th></tr></thead><tbody>
+{chr(10).join(rows)}
+</tbody></table>
+<p>Each failed item shows the first problem the tests found. Hidden tests use inputs you have not
+seen; fix the problem, check your notebook again with the visible tests, and resubmit.</p>
+</body></html>
+"""
+
+
+def feedback(settings: Settings, assignments: list[str] | None = None,
+             students: list[str] | None = None) -> list[Path]:
+    grouped: dict[tuple[str, str, str], list] = {}
+    for it in item_grades(settings):
+        if (assignments and it.assignment not in assignments) or (students and it.student not in students):
+            continue
+        grouped.setdefault((it.student, it.assignment, it.notebook), []).append(it)
+    written = []
+    for (student, assignment, notebook), items in sorted(grouped.items()):
+        nb_path = settings.workdir / "autograded" / student / assignment / f"{notebook}.ipynb"
+        cells = _graded_cells(nb_path) if nb_path.exists() else {}
+        out = settings.workdir / "feedback" / student / assignment / f"{notebook}.html"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(render(student, assignment, notebook, items, cells), encoding="utf-8")
+        written.append(out)
+    return written

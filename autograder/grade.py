@@ -1,0 +1,321 @@
+"""``course autograde``: nbgrader's autograde, split into three phases.
+
+1. **prepare** (this process, one submission after another): nbgrader's sanitising
+   preprocessors copy ``submitted/`` to ``autograded/``, clear outputs and restore
+   locked and test cells from the source;
+2. **execute** (worker processes, ``--jobs`` at a time): each notebook runs in its own
+   kernel with cell and notebook time limits (:mod:`autograder.execute`); nothing here
+   touches the gradebook;
+3. **score** (this process again): nbgrader's own scoring preprocessors
+   (``SaveAutoGrades`` and friends) write the gradebook, so there is only one writer.
+
+A submission that cannot be read or prepared is flagged with the reason and scored 0;
+it never stops the others. A submission whose files have not changed since it was last
+graded is skipped (``--force`` regrades), so a run that was killed midway resumes where
+it stopped and a second run changes nothing.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import json
+import logging
+import multiprocessing
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.converters import Autograde
+from nbgrader.converters.base import BaseConverter
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,
+                                    LimitOutput, SaveAutoGrades)
+
+from .config import COURSE_ID, Settings, notebooks_by_assignment, nbgrader_config
+from .execute import ExecResult, execute_notebook
+from .release import CourseError, ensure_in_gradebook
+
+log = logging.getLogger("course")
+MARKER = ".course-graded.json"
+
+
+class Prepare(Autograde):
+    """The sanitising half of nbgrader's autograde: submitted/ -> autograded/."""
+
+    def convert_single_notebook(self, notebook_filename):
+        self._sanitizing = True
+        self._init_preprocessors()
+        BaseConverter.convert_single_notebook(self, notebook_filename)
+
+
+class Score(Autograde):
+    """The scoring half of nbgrader's autograde, on notebooks already executed in autograded/."""
+
+    def init_destination(self, assignment_id, student_id):
+        return True  # the executed notebooks are our input: keep them
+
+    def init_assignment(self, assignment_id, student_id):
+        pass  # prepare already created the submission and copied the files
+
+    def convert_single_notebook(self, notebook_filename):
+        self._sanitizing = False
+        self.exporter._preprocessors = []
+        for pp in (IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+                   AssignLatePenalties, CheckCellMetadata):
+            self.exporter.register_preprocessor(pp)
+        BaseConverter.convert_single_notebook(self, notebook_filename)
+
+    @property
+    def _input_directory(self):
+        return self.coursedir.autograded_directory
+
+
+@dataclass
+class Outcome:
+    """What happened to one submission (student, assignment) in this run."""
+    student: str
+    assignment: str
+    status: str = "graded"          # graded, flagged or skipped (already graded)
+    score: float = 0.0
+    max_score: float = 0.0
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+
+class _ErrorLog(logging.Handler):
+    """Collects the error lines nbgrader logs, to explain a failure in one line."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        text = record.getMessage().strip()
+        if text and not text.startswith(("Traceback", "Please see", "There was an error processing")):
+            self.lines.append(text.splitlines()[-1])
+
+
+def _run_converter(cls, settings: Settings, assignment: str, student: str) -> None:
+    config = nbgrader_config(settings)
+    config.CourseDirectory.assignment_id = assignment
+    config.CourseDirectory.student_id = student
+    config.Autograde.force = True
+    config.Autograde.create_student = True
+    handler = _ErrorLog()
+    loggers = [logging.getLogger("traitlets"), logging.getLogger("Autograde")]
+    for lg in loggers:
+        lg.addHandler(handler)
+    try:
+        cls(coursedir=CourseDirectory(config=config), config=config).start()
+    except Exception as e:
+        reason = handler.lines[-1] if handler.lines else f"{type(e).__name__}: {e}"
+        raise CourseError(reason) from None
+    finally:
+        for lg in loggers:
+            lg.removeHandler(handler)
+
+
+def _fingerprint(folder: Path, settings: Settings) -> dict:
+    files = {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {"files": files, "device": settings.device}
+
+
+def _check_notebooks(folder: Path, expected: list[str]) -> tuple[list[str], list[str]]:
+    """Problems that make a submission unreadable, and warnings about stray files."""
+    problems, warnings = [], []
+    for p in sorted(folder.glob("*.ipynb")):
+        rel = f"{folder.parent.name}/{folder.name}/{p.name}"
+        if p.stem not in expected:
+            warnings.append(f"{rel}: unexpected notebook, ignored (expected {', '.join(e + '.ipynb' for e in expected)})")
+            continue
+        try:
+            raw = p.read_bytes()
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            problems.append(f"{rel}: not UTF-8 text (bad byte at offset {e.start})")
+            continue
+        try:
+            nb = nbformat.reads(text, as_version=4)
+            nbformat.validate(nb)
+        except Exception as e:  # JSON or schema errors
+            problems.append(f"{rel}: not a valid notebook ({str(e).strip().splitlines()[0][:160]})")
+    for name in expected:
+        if not (folder / f"{name}.ipynb").exists():
+            problems.append(f"{folder.parent.name}/{folder.name}/{name}.ipynb is missing")
+    return problems, warnings
+
+
+def _record_zero(settings: Settings, assignment: str, student: str) -> None:
+    """Record a submission with no points (nbgrader counts a grade with no score as 0)."""
+    with Gradebook(settings.db, COURSE_ID) as gb:
+        gb.update_or_create_student(student)
+        submission = gb.update_or_create_submission(assignment, student)
+        for nb in submission.notebooks:
+            for grade in nb.grades:
+                grade.auto_score = 0
+                grade.manual_score = None
+        gb.db.commit()
+
+
+def _score_of(settings: Settings, assignment: str, student: str) -> tuple[float, float]:
+    with Gradebook(settings.db, COURSE_ID) as gb:
+        try:
+            s = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return 0.0, 0.0
+        return float(s.score), float(s.max_score)
+
+
+def find_submissions(settings: Settings, assignments: list[str] | None,
+                     students: list[str] | None) -> list[tuple[str, str]]:
+    root = settings.workdir / "submitted"
+    known = notebooks_by_assignment()
+    chosen = assignments or list(known)
+    unknown = [a for a in chosen if a not in known]
+    if unknown:
+        raise CourseError(f"unknown assignment(s) {', '.join(unknown)}; solutions/ has {', '.join(known)}")
+    if not root.is_dir():
+        raise CourseError(f"{root} does not exist: run `course collect` first")
+    found = []
+    for sdir in sorted(p for p in root.iterdir() if p.is_dir()):
+        if students and sdir.name not in students:
+            continue
+        for a in chosen:
+            if (sdir / a).is_dir():
+                found.append((sdir.name, a))
+    return found
+
+
+def autograde(settings: Settings, assignments: list[str] | None = None,
+              students: list[str] | None = None, force: bool = False,
+              progress: bool = True) -> list[Outcome]:
+    """Grade the chosen submissions; return one :class:`Outcome` per submission."""
+    known = notebooks_by_assignment()
+    pairs = find_submissions(settings, assignments, students)
+    for a in sorted({a for _, a in pairs}):
+        ensure_in_gradebook(settings, a)
+    outcomes: dict[tuple[str, str], Outcome] = {}
+    to_run: list[tuple[tuple[str, str], str]] = []
+
+    # 1. prepare
+    for student, assignment in pairs:
+        key = (student, assignment)
+        out = outcomes[key] = Outcome(student, assignment)
+        t0 = time.monotonic()
+        src = settings.workdir / "submitted" / student / assignment
+        dest = settings.workdir / "autograded" / student / assignment
+        marker = dest / MARKER
+        fingerprint = _fingerprint(src, settings)
+        if not force and marker.exists() and json.loads(marker.read_text()) == fingerprint:
+            out.status = "skipped"
+            out.score, out.max_score = _score_of(settings, assignment, student)
+            continue
+        problems, warnings = _check_notebooks(src, known[assignment])
+        out.problems += warnings
+        if problems:
+            out.problems += problems
+            out.status = "flagged"
+            shutil.rmtree(dest, ignore_errors=True)
+            _record_zero(settings, assignment, student)
+            out.seconds = time.monotonic() - t0
+            continue
+        try:
+            _run_converter(Prepare, settings, assignment, student)
+        except CourseError as e:
+            out.status, out.problems = "flagged", out.problems + [f"could not be prepared: {e}"]
+            _record_zero(settings, assignment, student)
+            out.seconds = time.monotonic() - t0
+            continue
+        out.seconds = time.monotonic() - t0
+        for name in known[assignment]:
+            to_run.append((key, str(dest / f"{name}.ipynb")))
+
+    # 2. execute
+    for key, result in _execute_all(settings, to_run, progress):
+        outcomes[key].seconds += result.seconds
+        if result.problem:
+            outcomes[key].problems.append(f"{Path(result.path).name}: {result.problem}")
+
+    # 3. score
+    for key in dict.fromkeys(k for k, _ in to_run):
+        student, assignment = key
+        out = outcomes[key]
+        t0 = time.monotonic()
+        try:
+            _run_converter(Score, settings, assignment, student)
+        except CourseError as e:
+            out.status, out.problems = "flagged", out.problems + [f"could not be scored: {e}"]
+            _record_zero(settings, assignment, student)
+            continue
+        if out.problems:
+            out.status = "flagged"
+        dest = settings.workdir / "autograded" / student / assignment
+        fingerprint = _fingerprint(settings.workdir / "submitted" / student / assignment, settings)
+        (dest / MARKER).write_text(json.dumps(fingerprint))
+        out.seconds += time.monotonic() - t0
+    for out in outcomes.values():
+        if out.status != "skipped":
+            out.score, out.max_score = _score_of(settings, out.assignment, out.student)
+    result = list(outcomes.values())
+    _write_report(settings, result)
+    return result
+
+
+def _execute_all(settings: Settings, jobs: list[tuple], progress: bool):
+    """Yield (key, ExecResult) as notebooks finish, ``settings.jobs`` at a time."""
+    args = (settings.cell_timeout, settings.notebook_timeout, settings.device)
+    bar = _bar(len(jobs), progress)
+    try:
+        if settings.jobs <= 1:
+            for key, path in jobs:
+                yield key, _safe_execute(path, *args)
+                bar.update(1)
+            return
+        ctx = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(max_workers=settings.jobs, mp_context=ctx) as pool:
+            futures = {pool.submit(_safe_execute, path, *args): key for key, path in jobs}
+            for fut in cf.as_completed(futures):
+                yield futures[fut], fut.result()
+                bar.update(1)
+    finally:
+        bar.close()
+
+
+def _safe_execute(path: str, *args) -> ExecResult:
+    try:
+        return execute_notebook(path, *args)
+    except Exception as e:  # never let one notebook stop the run
+        return ExecResult(path, 0.0, f"could not be executed: {type(e).__name__}: {e}")
+
+
+def _bar(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc="grading", unit="notebook", disable=not enabled or total == 0)
+
+
+def _write_report(settings: Settings, outcomes: list[Outcome]) -> None:
+    report = {"device": settings.device, "submissions": [asdict(o) for o in outcomes]}
+    (settings.workdir / "autograde-report.json").write_text(json.dumps(report, indent=1))
+
+
+def summary(outcomes: list[Outcome]) -> str:
+    """A plain-text table of the run: one line per submission, then flagged ones and why."""
+    lines = [f"{'student':<20} {'assignment':<10} {'score':>11} {'time':>7}  status"]
+    for o in sorted(outcomes, key=lambda o: (o.assignment, o.student)):
+        lines.append(f"{o.student:<20} {o.assignment:<10} {o.score:>5g} / {o.max_score:<3g} "
+                     f"{o.seconds:>6.1f}s  {o.status}")
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("graded", "flagged", "skipped")}
+    lines.append(f"{counts['graded']} graded, {counts['flagged']} flagged, "
+                 f"{counts['skipped']} already graded (unchanged; --force regrades)")
+    flagged = [o for o in outcomes if o.problems]
+    if flagged:
+        lines.append("Problems:")
+        for o in flagged:
+            for p in o.problems:
+                lines.append(f"  {o.student}/{o.assignment}: {p}")
+    return "\n".join(lines)

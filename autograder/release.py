@@ -24,6 +24,7 @@ def generate(settings: Settings, assignment: str, release_dir: Path) -> None:
 
     This also records the assignment, its notebooks and its graded cells in the gradebook.
     """
+    settings.workdir.mkdir(parents=True, exist_ok=True)
     config = nbgrader_config(settings, release_dir=release_dir)
     config.CourseDirectory.assignment_id = assignment
     config.GenerateAssignment.force = True

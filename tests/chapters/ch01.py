@@ -8,6 +8,20 @@ WRONG: (what the mistake is, {solution cell grade_id: replacement source},
 
 FACTS = [
     ("01_cross_correlation", "tensor([[19., 25.],\n        [37., 43.]])"),
+    ("01_cross_correlation", "checked 200 random configurations: shape (n_h-k_h+1) x (n_w-k_w+1) and values match F.conv2d"),
+    ("01_cross_correlation", "tensor([[ 0.,  1.,  0.,  0.,  0., -1.,  0.],\n        [ 0.,  1.,  0.,  0.,  0., -1.,  0.],\n"
+                             "        [ 0.,  1.,  0.,  0.,  0., -1.,  0.],\n        [ 0.,  1.,  0.,  0.,  0., -1.,  0.],\n"
+                             "        [ 0.,  1.,  0.,  0.,  0., -1.,  0.],\n        [ 0.,  1.,  0.,  0.,  0., -1.,  0.]])"),
+    ("01_cross_correlation", "corr2d(X.t(), K) is all zeros: True | shape (8, 5)"),
+    ("01_cross_correlation", "tensor([[ 0.,  0.,  0.,  0.,  0.,  0.],\n        [ 1.,  1.,  1.,  1.,  1.,  1.],"),
+    ("01_cross_correlation", "corr2d(X, K.t()) is all zeros: True"),
+    ("01_cross_correlation", "learned kernel: tensor([[ 1.0000, -1.0000]])"),
+    ("01_cross_correlation", "tensor([[ 5., 11.],\n        [23., 29.]])"),
+    ("01_cross_correlation", "learned by true convolution:  tensor([[-1.0000,  1.0000]])"),
+    ("01_cross_correlation", "3 stacked 3x3 layers: receptive field 7x7"),
+    ("01_cross_correlation", "grad_fn of the output: CopySlices"),
+    ("01_cross_correlation", "a leaf Variable that requires grad is being used in an in-place operation."),
+    ("01_cross_correlation", "has been modified by an inplace operation"),
 ]
 
 _CORR_OK = '''

@@ -1,0 +1,59 @@
+"""Every chapter in the table of contents runs top to bottom in a fresh kernel (smoke mode),
+its stored outputs hold no errors, and its worked examples show the stated values."""
+import importlib
+import os
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from tests.conftest import ROOT, assignments, toc_chapters
+
+CHAPTERS = toc_chapters()
+
+
+def _facts():
+    facts = []
+    for a in assignments():
+        facts += getattr(importlib.import_module(f"tests.chapters.{a}"), "FACTS", [])
+    return facts
+
+
+def _texts(nb) -> str:
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if "text" in out:
+                parts.append(out["text"])
+            parts.append(out.get("data", {}).get("text/plain", ""))
+    return "\n".join(p if isinstance(p, str) else "".join(p) for p in parts)
+
+
+def test_toc_lists_every_chapter_file():
+    on_disk = sorted((ROOT / "chapters").glob("*.ipynb"))
+    assert on_disk and sorted(CHAPTERS) == on_disk
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_stored_outputs_are_clean_and_show_the_worked_examples(path):
+    nb = nbformat.read(str(path), as_version=4)
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, f"{path.name} stores error outputs"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(c.execution_count for c in code if c.source.strip()), f"{path.name} is not fully executed"
+    text = _texts(nb)
+    missing = [fact for stem, fact in _facts() if stem == path.stem and fact not in text]
+    assert not missing, f"{path.name} does not show: {missing}"
+    assert "{download}`" in "".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_chapter_runs_in_smoke_mode(path, monkeypatch):
+    monkeypatch.setenv("COURSE_SMOKE", "1")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    nb = nbformat.read(str(path), as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    text = _texts(nb)
+    missing = [fact for stem, fact in _facts() if stem == path.stem and fact not in text]
+    assert not missing, f"{path.name} in smoke mode does not show: {missing}"

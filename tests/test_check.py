@@ -1,0 +1,101 @@
+"""The student-facing checks say what is wrong in one line, and never show hidden expected values."""
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from convcourse.check import CheckError, ForbiddenCall, call, check_tensor, check_value, forbid
+from convcourse.device import resolve, tolerances
+
+
+def _message(fn):
+    with pytest.raises(CheckError) as info:
+        fn()
+    text = str(info.value)
+    assert "\n" not in text
+    return text
+
+
+def test_shape_dtype_device_and_first_difference():
+    e = torch.tensor([[19.0, 25.0], [37.0, 43.0]])
+    assert _message(lambda: check_tensor(torch.zeros(3, 3), e, "corr2d(X, K)")) == \
+        "corr2d(X, K): expected shape (2, 2), received (3, 3)"
+    assert _message(lambda: check_tensor(e.long(), e, "r")) == \
+        "r: expected dtype torch.float32, received torch.int64"
+    got = e.clone()
+    got[1, 0] = 36
+    assert _message(lambda: check_tensor(got, e, "r")) == \
+        "r: first difference at [1, 0]: expected 37, received 36 (1 of 4 entries differ)"
+    assert _message(lambda: check_tensor([1, 2], e, "r")) == "r: expected a torch.Tensor, received a list"
+    assert "did you forget `return`" in _message(lambda: check_tensor(None, e, "r"))
+
+
+def test_hidden_messages_never_show_the_expected_value():
+    e = torch.tensor([1.25, 2.5, 3.75])
+    msg = _message(lambda: check_tensor(torch.tensor([1.25, 2.5, 9.0]), e, "hidden case 1", hidden=True))
+    assert "3.75" not in msg and "9" in msg and "[2]" in msg
+    assert "42" not in _message(lambda: check_value(41, 42, "n", hidden=True))
+
+
+def test_tensor_subclasses_and_lying_objects_are_rejected():
+    class Liar(torch.Tensor):
+        pass
+    e = torch.ones(2)
+    assert "subclass" in _message(lambda: check_tensor(e.as_subclass(Liar), e, "r"))
+
+    class Yes:
+        def __eq__(self, other):
+            return True
+    assert "expected a number" in _message(lambda: check_value(Yes(), 3, "n"))
+    assert "expected" in _message(lambda: check_value(Yes(), "abc", "s"))
+
+
+def test_placeholder_is_named():
+    def corr2d(X, K):
+        raise NotImplementedError()
+    assert _message(lambda: call(corr2d, 1, 2)) == \
+        "corr2d is still the placeholder: replace `raise NotImplementedError()` with your code"
+
+
+@pytest.mark.parametrize("route", ["F.conv2d", "nn.Conv2d", "torch.ops", "alias", "conv_transpose"])
+def test_forbidden_convolution_is_caught_whatever_the_route(route):
+    X, K = torch.rand(1, 1, 5, 5), torch.rand(1, 1, 3, 3)
+    conv = F.conv2d
+    routes = {
+        "F.conv2d": lambda: F.conv2d(X, K),
+        "nn.Conv2d": lambda: nn.Conv2d(1, 1, 3)(X),
+        "torch.ops": lambda: torch.ops.aten.convolution(X, K, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1),
+        "alias": lambda: conv(X, K),
+        "conv_transpose": lambda: F.conv_transpose2d(X, K),
+    }
+
+    def student():
+        return routes[route]()
+    with pytest.raises(ForbiddenCall) as info:
+        call(student, name="conv2d_matmul", forbidden="convolution")
+    assert str(info.value).startswith("conv2d_matmul called a convolution routine (aten.")
+    assert "forbids" in str(info.value)
+
+
+def test_allowed_operations_pass_the_forbid_check():
+    X = torch.rand(1, 1, 5, 5)
+    with forbid("convolution"):
+        cols = F.unfold(X, 3)
+        out = (torch.ones(1, 9) @ cols).reshape(1, 1, 3, 3)
+    assert torch.allclose(out, F.conv2d(X, torch.ones(1, 1, 3, 3)), atol=1e-5)
+    with forbid("pooling"):
+        F.conv2d(X, torch.ones(1, 1, 2, 2))
+    with pytest.raises(ForbiddenCall):
+        with forbid("pooling"):
+            F.max_pool2d(X, 2)
+
+
+def test_device_choice():
+    assert resolve("cpu") == "cpu"
+    assert resolve("auto") in ("cpu", "cuda")
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        resolve("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no CUDA GPU"):
+            resolve("cuda")
+    assert tolerances("cpu")["atol"] < tolerances("cuda")["atol"]

@@ -21,7 +21,8 @@ def _settings(args) -> Settings:
     return Settings(workdir=args.workdir, db_url=args.db, device=device,
                     jobs=getattr(args, "jobs", 1) or 1,
                     cell_timeout=getattr(args, "cell_timeout", 60),
-                    notebook_timeout=getattr(args, "notebook_timeout", 300))
+                    notebook_timeout=getattr(args, "notebook_timeout", 300),
+                    warm=not getattr(args, "cold", False))
 
 
 def cmd_release(args) -> int:
@@ -91,6 +92,8 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--jobs", type=int, default=1, help="notebooks executed at once (default: 1)")
     a.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell (default: 60)")
     a.add_argument("--notebook-timeout", type=int, default=300, help="seconds per notebook (default: 300)")
+    a.add_argument("--cold", action="store_true",
+                   help="start every kernel from scratch, as stock nbgrader does (slower)")
     a.add_argument("--force", action="store_true", help="regrade submissions that are already graded")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
     a.set_defaults(func=cmd_autograde)

@@ -33,6 +33,7 @@ class Settings:
     notebook_timeout: int = 300     # seconds a whole notebook may run
     device: str = "cpu"             # cpu or cuda (auto is resolved before this)
     jobs: int = 1                   # notebooks executed at the same time
+    warm: bool = True               # fork kernels from a warm fork server (False: start each cold)
 
     def __post_init__(self):
         self.workdir = Path(self.workdir).resolve()

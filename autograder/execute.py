@@ -54,8 +54,13 @@ def _mark_unrun(nb: NotebookNode, reason: str) -> int:
     return count
 
 
-def execute_notebook(path: str, cell_timeout: int, notebook_timeout: int, device: str) -> ExecResult:
-    """Execute the notebook at ``path`` in place (its folder is the kernel's working folder)."""
+def execute_notebook(path: str, cell_timeout: int, notebook_timeout: int, device: str,
+                     warm: bool = True) -> ExecResult:
+    """Execute the notebook at ``path`` in place (its folder is the kernel's working folder).
+
+    With ``warm`` the kernel is forked from the warm fork server (:mod:`autograder.forkserver`);
+    otherwise jupyter_client starts a fresh ``python -m ipykernel`` as stock nbgrader does.
+    """
     start = time.monotonic()
     nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
     for cell in nb.cells:
@@ -63,9 +68,13 @@ def execute_notebook(path: str, cell_timeout: int, notebook_timeout: int, device
             cell.execution_count = None
     os.environ["COURSE_DEVICE"] = device
     os.environ["NBGRADER_EXECUTION"] = "autograde"
+    extra = {}
+    if warm:
+        from .forkserver import ForkKernelManager
+        extra["kernel_manager_class"] = ForkKernelManager
     ep = RobustExecute(timeout=cell_timeout, notebook_timeout=notebook_timeout,
                        interrupt_on_timeout=True, allow_errors=True,
-                       extra_arguments=["--HistoryManager.hist_file=:memory:"])
+                       extra_arguments=["--HistoryManager.hist_file=:memory:"], **extra)
     problem = None
     try:
         ep.preprocess(nb, {"metadata": {"path": os.path.dirname(path)}})

@@ -268,7 +268,7 @@ def autograde(settings: Settings, assignments: list[str] | None = None,
 
 def _execute_all(settings: Settings, jobs: list[tuple], progress: bool):
     """Yield (key, ExecResult) as notebooks finish, ``settings.jobs`` at a time."""
-    args = (settings.cell_timeout, settings.notebook_timeout, settings.device)
+    args = (settings.cell_timeout, settings.notebook_timeout, settings.device, settings.warm)
     bar = _bar(len(jobs), progress)
     try:
         if settings.jobs <= 1:

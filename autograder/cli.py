@@ -22,7 +22,8 @@ def _settings(args) -> Settings:
                     jobs=getattr(args, "jobs", 1) or 1,
                     cell_timeout=getattr(args, "cell_timeout", 60),
                     notebook_timeout=getattr(args, "notebook_timeout", 300),
-                    warm=not getattr(args, "cold", False))
+                    warm=not getattr(args, "cold", False),
+                    cluster=getattr(args, "cluster", None))
 
 
 def cmd_release(args) -> int:
@@ -92,6 +93,10 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--jobs", type=int, default=1, help="notebooks executed at once (default: 1)")
     a.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell (default: 60)")
     a.add_argument("--notebook-timeout", type=int, default=300, help="seconds per notebook (default: 300)")
+    a.add_argument("--cluster", metavar="ADDRESS",
+                   help="execute notebooks on Dask: 'local' starts a local cluster of --jobs worker "
+                        "processes; an address (tcp://host:8786) uses a running scheduler whose workers "
+                        "see WORKDIR at the same path")
     a.add_argument("--cold", action="store_true",
                    help="start every kernel from scratch, as stock nbgrader does (slower)")
     a.add_argument("--force", action="store_true", help="regrade submissions that are already graded")

@@ -34,6 +34,7 @@ class Settings:
     device: str = "cpu"             # cpu or cuda (auto is resolved before this)
     jobs: int = 1                   # notebooks executed at the same time
     warm: bool = True               # fork kernels from a warm fork server (False: start each cold)
+    cluster: str | None = None      # Dask: "local" for a local cluster, or a scheduler address
 
     def __post_init__(self):
         self.workdir = Path(self.workdir).resolve()

@@ -235,29 +235,19 @@ def autograde(settings: Settings, assignments: list[str] | None = None,
         for name in known[assignment]:
             to_run.append((key, str(dest / f"{name}.ipynb")))
 
-    # 2. execute
+    # 2. execute, and 3. score each submission as soon as all its notebooks have run, so that
+    # a run that is stopped keeps everything it finished
+    remaining: dict[tuple[str, str], int] = {}
+    for key, _ in to_run:
+        remaining[key] = remaining.get(key, 0) + 1
     for key, result in _execute_all(settings, to_run, progress):
-        outcomes[key].seconds += result.seconds
-        if result.problem:
-            outcomes[key].problems.append(f"{Path(result.path).name}: {result.problem}")
-
-    # 3. score
-    for key in dict.fromkeys(k for k, _ in to_run):
-        student, assignment = key
         out = outcomes[key]
-        t0 = time.monotonic()
-        try:
-            _run_converter(Score, settings, assignment, student)
-        except CourseError as e:
-            out.status, out.problems = "flagged", out.problems + [f"could not be scored: {e}"]
-            _record_zero(settings, assignment, student)
-            continue
-        if out.problems:
-            out.status = "flagged"
-        dest = settings.workdir / "autograded" / student / assignment
-        fingerprint = _fingerprint(settings.workdir / "submitted" / student / assignment, settings)
-        (dest / MARKER).write_text(json.dumps(fingerprint))
-        out.seconds += time.monotonic() - t0
+        out.seconds += result.seconds
+        if result.problem:
+            out.problems.append(f"{Path(result.path).name}: {result.problem}")
+        remaining[key] -= 1
+        if remaining[key] == 0:
+            _score(settings, out)
     for out in outcomes.values():
         if out.status != "skipped":
             out.score, out.max_score = _score_of(settings, out.assignment, out.student)
@@ -266,24 +256,72 @@ def autograde(settings: Settings, assignments: list[str] | None = None,
     return result
 
 
+def _score(settings: Settings, out: Outcome) -> None:
+    """nbgrader's scoring of one executed submission, then the marker that says it is done."""
+    t0 = time.monotonic()
+    try:
+        _run_converter(Score, settings, out.assignment, out.student)
+    except CourseError as e:
+        out.status, out.problems = "flagged", out.problems + [f"could not be scored: {e}"]
+        _record_zero(settings, out.assignment, out.student)
+        return
+    if out.problems:
+        out.status = "flagged"
+    folder = Path(out.student) / out.assignment
+    fingerprint = _fingerprint(settings.workdir / "submitted" / folder, settings)
+    (settings.workdir / "autograded" / folder / MARKER).write_text(json.dumps(fingerprint))
+    out.seconds += time.monotonic() - t0
+
+
 def _execute_all(settings: Settings, jobs: list[tuple], progress: bool):
-    """Yield (key, ExecResult) as notebooks finish, ``settings.jobs`` at a time."""
+    """Yield (key, ExecResult) as notebooks finish: in this process, in ``settings.jobs`` worker
+    processes, or on a Dask cluster (``settings.cluster``)."""
     args = (settings.cell_timeout, settings.notebook_timeout, settings.device, settings.warm)
     bar = _bar(len(jobs), progress)
     try:
-        if settings.jobs <= 1:
+        if settings.cluster:
+            yield from _execute_on_dask(settings, jobs, args, bar)
+        elif settings.jobs <= 1:
             for key, path in jobs:
                 yield key, _safe_execute(path, *args)
                 bar.update(1)
-            return
-        ctx = multiprocessing.get_context("spawn")
-        with cf.ProcessPoolExecutor(max_workers=settings.jobs, mp_context=ctx) as pool:
-            futures = {pool.submit(_safe_execute, path, *args): key for key, path in jobs}
-            for fut in cf.as_completed(futures):
-                yield futures[fut], fut.result()
-                bar.update(1)
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            with cf.ProcessPoolExecutor(max_workers=settings.jobs, mp_context=ctx) as pool:
+                futures = {pool.submit(_safe_execute, path, *args): key for key, path in jobs}
+                for fut in cf.as_completed(futures):
+                    yield futures[fut], fut.result()
+                    bar.update(1)
     finally:
         bar.close()
+
+
+def _execute_on_dask(settings: Settings, jobs: list[tuple], args: tuple, bar):
+    """Run the execute phase as Dask tasks. Workers must see the working folder at the same path.
+
+    Only execution runs on the cluster; the gradebook is written here, by one process.
+    """
+    import dask
+    from distributed import Client, LocalCluster, as_completed
+
+    # Worker processes start the warm fork server as a child process: they must not be daemonic.
+    with dask.config.set({"distributed.worker.daemon": False}):
+        if settings.cluster == "local":
+            cluster = LocalCluster(n_workers=max(1, settings.jobs), threads_per_worker=1,
+                                   processes=True, dashboard_address=None)
+            client = Client(cluster)
+        else:
+            cluster, client = None, Client(settings.cluster)
+        try:
+            futures = {client.submit(_safe_execute, path, *args, key=f"grade-{i}-{Path(path).name}",
+                                     pure=False): key for i, (key, path) in enumerate(jobs)}
+            for fut in as_completed(futures):
+                yield futures[fut], fut.result()
+                bar.update(1)
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
 
 
 def _safe_execute(path: str, *args) -> ExecResult:

@@ -74,7 +74,8 @@ class _Forbid(TorchDispatchMode):
         name = func.overloadpacket.__name__
         if name in self.names:
             raise ForbiddenCall(
-                f"{self.who} called a {self.family} routine (aten.{name}), which this exercise "
+                f"{self.who} called {'an' if self.family[0] in 'aeiou' else 'a'} {self.family} routine "
+                f"(aten.{name}), which this exercise "
                 f"forbids: {_ADVICE[self.family]}")
         return func(*args, **(kwargs or {}))
 

@@ -1,0 +1,220 @@
+"""Hidden tests of chapter 4: pooling.
+
+The oracles are PyTorch's own pooling routines (``F.max_pool2d``, ``F.avg_pool2d``),
+run on the same inputs, never a copy of the solution.  Inputs take negative values
+(some cases are entirely negative), so that padding with zeros instead of
+``-inf`` shows up in max pooling.
+"""
+import torch
+import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from ..check import FORBIDDEN_FAMILIES, CheckError, call, check_true, check_value
+from . import Item, rand, randint, register
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def _fmt(v):
+    return str(v) if isinstance(v, int) else f"({v[0]}, {v[1]})"
+
+
+def _describe_pool(case):
+    X, k, s, p = case[:4]
+    text = f"input {'x'.join(map(str, X.shape))}, kernel {_fmt(k)}, stride {'default' if s is None else _fmt(s)}, padding {_fmt(p)}"
+    if len(case) > 4:
+        text += f", count_include_pad={case[4]}"
+    return text
+
+
+# (input shape, kernel, stride, padding, value range): edge cases first.
+_FIXED = [
+    ((1, 1, 3, 3), 2, 1, 0, (-1.0, 1.0)),            # the chapter's example size
+    ((1, 2, 4, 4), 3, (2, 1), 1, (-1.0, 1.0)),       # channels pooled separately
+    ((2, 3, 5, 7), (2, 3), (1, 2), (1, 1), (-1.0, 1.0)),
+    ((2, 2, 6, 5), 1, 1, 0, (-1.0, 1.0)),            # 1x1 window
+    ((1, 3, 4, 6), (4, 6), 1, 0, (-1.0, 1.0)),       # window as large as the input
+    ((2, 1, 9, 8), 2, 3, 0, (-1.0, 1.0)),            # stride larger than the window
+    ((3, 2, 5, 5), 3, None, 1, (-1.0, 1.0)),         # default stride (= kernel size)
+    ((2, 2, 5, 6), 2, 2, 1, (-3.0, -1.0)),           # all negative, padded
+    ((1, 4, 7, 3), (3, 2), (2, 1), (1, 0), (-2.0, -0.5)),
+]
+
+
+def _random_config(gen):
+    kh, kw = randint(gen, 1, 4), randint(gen, 1, 4)
+    ph, pw = randint(gen, 0, kh // 2), randint(gen, 0, kw // 2)
+    h = randint(gen, max(1, kh - 2 * ph), 10)
+    w = randint(gen, max(1, kw - 2 * pw), 10)
+    s = (randint(gen, 1, 3), randint(gen, 1, 3))
+    shape = (randint(gen, 1, 3), randint(gen, 1, 4), h, w)
+    return shape, (kh, kw), s, (ph, pw), (-1.0, 1.0)
+
+
+def _configs(gen, extra=4):
+    return list(_FIXED) + [_random_config(gen) for _ in range(extra)]
+
+
+def pool_cases(gen, device):
+    return [(rand(gen, *shape, device=device, low=lo, high=hi), k, s, p)
+            for shape, k, s, p, (lo, hi) in _configs(gen)]
+
+
+def avg_cases(gen, device):
+    cases = []
+    for i, (shape, k, s, p, (lo, hi)) in enumerate(_configs(gen, extra=5)):
+        X = rand(gen, *shape, device=device, low=lo, high=hi)
+        cases.append((X, k, s, p, i % 2 == 1))
+    # make sure both settings meet real padding
+    cases.append((rand(gen, 2, 3, 5, 4, device=device), 3, 2, 1, True))
+    cases.append((rand(gen, 2, 3, 5, 4, device=device), 3, 2, 1, False))
+    return cases
+
+
+def _run_pool(mode):
+    def run(fn, case):
+        X, k, s, p = case[:4]
+        kwargs = {"stride": s, "padding": p, "mode": mode}
+        if mode == "avg":
+            kwargs["count_include_pad"] = case[4]
+        return call(fn, X, k, name="pool2d", forbidden="pooling", **kwargs)
+    return run
+
+
+def _max_oracle(case):
+    X, k, s, p = case
+    return F.max_pool2d(X, k, stride=s, padding=p)
+
+
+def _avg_oracle(case):
+    X, k, s, p, cip = case
+    return F.avg_pool2d(X, k, stride=s, padding=p, count_include_pad=cip)
+
+
+# ---- average pooling as a convolution -------------------------------------------------
+
+class _Watch(TorchDispatchMode):
+    """Records whether a convolution operator ran."""
+
+    def __init__(self):
+        super().__init__()
+        self.convolved = False
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func.overloadpacket.__name__ in FORBIDDEN_FAMILIES["convolution"]:
+            self.convolved = True
+        return func(*args, **(kwargs or {}))
+
+
+def _conv_cases(gen, device):
+    return [(rand(gen, *shape, device=device, low=lo, high=hi), k, s, p)
+            for shape, k, s, p, (lo, hi) in _configs(gen)]
+
+
+def _run_avg_conv(fn, case):
+    X, k, s, p = case
+    watch = _Watch()
+    with watch:
+        out = call(fn, X, k, stride=s, padding=p, name="avg_pool_conv", forbidden="pooling")
+    check_true(watch.convolved, "avg_pool_conv should compute its result with F.conv2d, "
+                                "but no convolution ran")
+    return out
+
+
+# ---- maxima from ReLUs ------------------------------------------------------------------
+
+_MAX_OPS = {"max", "maximum", "amax", "fmax", "aminmax", "cummax", "topk", "sort", "argmax",
+            "max_pool2d", "max_pool2d_with_indices", "max_pool1d", "max_pool3d",
+            "adaptive_max_pool2d", "where", "masked_fill", "masked_select"}
+# relu is aten.relu (clamp(min=0) is a ReLU too and stays allowed); a comparison followed by
+# where/masked_fill picks the larger value without any ReLU, which misses the point.
+
+
+class _NoMax(TorchDispatchMode):
+    def __init__(self, who):
+        super().__init__()
+        self.who = who
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.overloadpacket.__name__
+        if name in _MAX_OPS:
+            raise CheckError(f"{self.who} called aten.{name}, which this exercise forbids: "
+                             f"build the maximum from relu, additions and subtractions only")
+        return func(*args, **(kwargs or {}))
+
+
+def _max2_cases(gen, device):
+    cases = []
+    for shape in ((1,), (5,), (3, 4), (2, 3, 4)):
+        cases.append((rand(gen, *shape, device=device, low=-3, high=3),
+                      rand(gen, *shape, device=device, low=-3, high=3)))
+    a = rand(gen, 6, device=device, low=-2, high=-1)
+    cases.append((a, a.clone()))                        # ties
+    cases.append((a, rand(gen, 6, device=device, low=-5, high=-3)))   # both negative
+    return cases
+
+
+def _run_max2(fn, case):
+    with _NoMax("max_relu"):
+        return call(fn, *case, name="max_relu")
+
+
+def _maxpool_relu_cases(gen, device):
+    shapes = [(1, 1, 2, 2), (1, 1, 4, 4), (2, 3, 6, 8), (1, 2, 5, 7), (3, 1, 3, 2), (2, 2, 8, 5)]
+    cases = [(rand(gen, *s, device=device, low=-2, high=2),) for s in shapes]
+    cases.append((rand(gen, 2, 2, 6, 6, device=device, low=-4, high=-1),))
+    return cases
+
+
+def _run_maxpool_relu(fn, case):
+    with _NoMax("max_pool_relu"):
+        return call(fn, *case, name="max_pool_relu", forbidden="pooling")
+
+
+# ---- cost ------------------------------------------------------------------------------
+
+def _cost_cases(gen, device):
+    fixed = [((1, 1, 3, 3), 2, 1, 0), ((1, 2, 4, 4), 3, (2, 1), 1), ((8, 64, 32, 32), 2, None, 0),
+             ((2, 3, 7, 9), (3, 2), (2, 3), (1, 1)), ((4, 16, 5, 5), 1, 1, 0),
+             ((1, 1, 6, 4), (6, 4), 1, 0)]
+    for _ in range(4):
+        shape, k, s, p, _ = _random_config(gen)
+        fixed.append((shape, k, s, p))
+    return fixed
+
+
+def _cost_oracle(case):
+    """Window outputs counted by PyTorch itself (meta tensors: shapes only), times k_h*k_w - 1."""
+    shape, k, s, p = case
+    out = F.max_pool2d(torch.empty(shape, device="meta"), k, stride=s, padding=p)
+    kh, kw = _pair(k)
+    return out.numel() * (kh * kw - 1)
+
+
+def _run_cost(fn, case):
+    shape, k, s, p = case
+    out = call(fn, shape, k, stride=s, padding=p, name="pool_ops", forbidden="pooling")
+    check_true(isinstance(out, int) or (isinstance(out, float) and out.is_integer()),
+               f"pool_ops should return a whole number, received {type(out).__name__} {out!r}")
+    return out
+
+
+register(
+    Item("ch04.pool2d_max", cases=pool_cases, run=_run_pool("max"), oracle=_max_oracle,
+         describe=_describe_pool),
+    Item("ch04.pool2d_avg", cases=avg_cases, run=_run_pool("avg"), oracle=_avg_oracle,
+         describe=_describe_pool),
+    Item("ch04.avg_pool_conv", cases=_conv_cases, run=_run_avg_conv,
+         oracle=lambda c: F.avg_pool2d(c[0], c[1], stride=c[2], padding=c[3]),
+         describe=_describe_pool),
+    Item("ch04.max_relu", cases=_max2_cases, run=_run_max2,
+         oracle=lambda c: torch.maximum(c[0], c[1])),
+    Item("ch04.max_pool_relu", cases=_maxpool_relu_cases, run=_run_maxpool_relu,
+         oracle=lambda c: F.max_pool2d(c[0], 2)),
+    Item("ch04.pool_ops", cases=_cost_cases, run=_run_cost, oracle=_cost_oracle,
+         compare=check_value,
+         describe=lambda c: f"input {c[0]}, kernel {_fmt(c[1])}, "
+                            f"stride {'default' if c[2] is None else _fmt(c[2])}, padding {_fmt(c[3])}"),
+)

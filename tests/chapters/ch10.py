@@ -1,0 +1,154 @@
+"""Chapter 10: facts the chapter must show, and realistic wrong answers to the exercises.
+
+FACTS: (chapter notebook stem, text that must appear in the outputs of its executed cells).
+WRONG: (what the mistake is, {solution cell grade_id: replacement source},
+        set of test cell grade_ids that must then fail).
+"""
+
+FACTS = [
+    ("10_beyond_convolution", "tensor([[[[1., 1., 2., 2.],\n          [1., 1., 2., 2.],\n"
+                              "          [3., 3., 4., 4.],\n          [3., 3., 4., 4.]]]])"),
+    ("10_beyond_convolution", "tensor([[[[1.0000, 1.3333, 1.6667, 2.0000],\n"
+                              "          [1.6667, 2.0000, 2.3333, 2.6667],\n"
+                              "          [2.3333, 2.6667, 3.0000, 3.3333],\n"
+                              "          [3.0000, 3.3333, 3.6667, 4.0000]]]])"),
+]
+
+_CT_OK = '''
+def conv_transpose2d(X, W, stride=1, padding=0):
+    def pair(v):
+        return (v, v) if isinstance(v, int) else tuple(v)
+
+    sh, sw = pair(stride)
+    ph, pw = pair(padding)
+    N, _, H, Wd = X.shape
+    _, c_out, kh, kw = W.shape
+    full_h, full_w = (H - 1) * sh + kh, (Wd - 1) * sw + kw
+    Y = torch.zeros((N, c_out, full_h, full_w), dtype=X.dtype, device=X.device)
+    for i in range(H):
+        for j in range(Wd):
+            block = torch.einsum("nc,cokl->nokl", X[:, :, i, j], W)
+            Y[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw] += block
+    return Y[:, :, ph:full_h - ph, pw:full_w - pw]
+'''
+
+_SIZE_OK = '''
+def transposed_output_shape(input_hw, kernel_size, stride=1, padding=0, dilation=1, output_padding=0):
+    def pair(v):
+        return (v, v) if isinstance(v, int) else tuple(v)
+
+    return tuple((n - 1) * s - 2 * p + d * (k - 1) + op + 1
+                 for n, k, s, p, d, op in zip(pair(input_hw), pair(kernel_size), pair(stride),
+                                              pair(padding), pair(dilation), pair(output_padding)))
+'''
+
+_UP_OK = '''
+def upsample_nearest(X, scale_factor):
+    sh, sw = (scale_factor, scale_factor) if isinstance(scale_factor, int) else scale_factor
+    H, W = X.shape[-2:]
+    rows = torch.arange(H * sh, device=X.device) // sh
+    cols = torch.arange(W * sw, device=X.device) // sw
+    return X[:, :, rows][:, :, :, cols]
+
+
+def upsample_bilinear(X, scale_factor):
+    sh, sw = (scale_factor, scale_factor) if isinstance(scale_factor, int) else scale_factor
+    H, W = X.shape[-2:]
+
+    def neighbours(n_in, n_out):
+        step = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+        pos = torch.arange(n_out, dtype=torch.float64, device=X.device) * step
+        low = pos.floor().long().clamp(max=n_in - 1)
+        high = (low + 1).clamp(max=n_in - 1)
+        return low, high, (pos - low).to(X.dtype)
+
+    r0, r1, fr = neighbours(H, H * sh)
+    c0, c1, fc = neighbours(W, W * sw)
+    top, bottom = X[:, :, r0], X[:, :, r1]
+    rows = top + (bottom - top) * fr[:, None]
+    left, right = rows[..., c0], rows[..., c1]
+    return left + (right - left) * fc
+'''
+
+_SEP_OK = '''
+def separable_params(c_in, c_out, kernel_size, bias=True):
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    depthwise = c_in * kh * kw + (c_in if bias else 0)
+    pointwise = c_in * c_out + (c_out if bias else 0)
+    return depthwise + pointwise
+'''
+
+WRONG = [
+    ("transposed convolution: padding not cropped",
+     {"conv_transpose2d": _CT_OK.replace("return Y[:, :, ph:full_h - ph, pw:full_w - pw]", "return Y")},
+     {"test_conv_transpose_strided"}),
+    ("transposed convolution: padding added around the output instead of removed",
+     {"conv_transpose2d": _CT_OK.replace("return Y[:, :, ph:full_h - ph, pw:full_w - pw]",
+                                         "return F.pad(Y, (pw, pw, ph, ph))")},
+     {"test_conv_transpose_strided"}),
+    ("transposed convolution: stride ignored (blocks placed one pixel apart)",
+     {"conv_transpose2d": _CT_OK.replace("sh, sw = pair(stride)", "sh, sw = 1, 1")},
+     {"test_conv_transpose_strided"}),
+    ("transposed convolution: weight read as (C_out, C_in, k_h, k_w), as for nn.Conv2d",
+     {"conv_transpose2d": _CT_OK.replace("_, c_out, kh, kw = W.shape", "c_out, _, kh, kw = W.shape")
+                                .replace('"nc,cokl->nokl"', '"nc,ockl->nokl"')},
+     {"test_conv_transpose_basic", "test_conv_transpose_strided"}),
+    ("transposed convolution: kernel flipped (a true convolution's scatter)",
+     {"conv_transpose2d": _CT_OK.replace('X[:, :, i, j], W)', 'X[:, :, i, j], W.flip(2, 3))')},
+     {"test_conv_transpose_basic", "test_conv_transpose_strided"}),
+    ("transposed convolution by F.conv_transpose2d",
+     {"conv_transpose2d": '''
+def conv_transpose2d(X, W, stride=1, padding=0):
+    return F.conv_transpose2d(X, W, stride=stride, padding=padding)
+'''},
+     {"test_conv_transpose_basic", "test_conv_transpose_strided"}),
+    ("output size: dilation forgotten",
+     {"transposed_output_shape": _SIZE_OK.replace("d * (k - 1)", "(k - 1)")},
+     {"test_transposed_output_shape"}),
+    ("output size: output_padding forgotten",
+     {"transposed_output_shape": _SIZE_OK.replace(" + op + 1", " + 1")},
+     {"test_transposed_output_shape"}),
+    ("output size: padding subtracted once instead of twice",
+     {"transposed_output_shape": _SIZE_OK.replace("- 2 * p", "- p")},
+     {"test_transposed_output_shape"}),
+    ("nearest upsampling with rounded instead of floored indices",
+     {"upsample": _UP_OK.replace(
+         "rows = torch.arange(H * sh, device=X.device) // sh",
+         "rows = torch.round(torch.arange(H * sh, device=X.device) / sh).long().clamp(max=H - 1)").replace(
+         "cols = torch.arange(W * sw, device=X.device) // sw",
+         "cols = torch.round(torch.arange(W * sw, device=X.device) / sw).long().clamp(max=W - 1)")},
+     {"test_upsample_nearest"}),
+    ("nearest upsampling by tiling (repeat) instead of repeating each pixel",
+     {"upsample": _UP_OK.replace("rows = torch.arange(H * sh, device=X.device) // sh",
+                                 "rows = torch.arange(H * sh, device=X.device) % H").replace(
+                                 "cols = torch.arange(W * sw, device=X.device) // sw",
+                                 "cols = torch.arange(W * sw, device=X.device) % W")},
+     {"test_upsample_nearest"}),
+    ("bilinear upsampling with the align_corners=False formula",
+     {"upsample": _UP_OK.replace(
+         '''        step = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+        pos = torch.arange(n_out, dtype=torch.float64, device=X.device) * step''',
+         '''        pos = ((torch.arange(n_out, dtype=torch.float64, device=X.device) + 0.5) * n_in / n_out
+               - 0.5).clamp(min=0)''')},
+     {"test_upsample_bilinear"}),
+    ("bilinear upsampling with step n_in / n_out (corners not aligned)",
+     {"upsample": _UP_OK.replace("step = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0",
+                                 "step = n_in / n_out")},
+     {"test_upsample_bilinear"}),
+    ("upsampling by F.interpolate",
+     {"upsample": '''
+def upsample_nearest(X, scale_factor):
+    return F.interpolate(X, scale_factor=scale_factor, mode="nearest")
+
+
+def upsample_bilinear(X, scale_factor):
+    return F.interpolate(X, scale_factor=scale_factor, mode="bilinear", align_corners=True)
+'''},
+     {"test_upsample_nearest", "test_upsample_bilinear"}),
+    ("separable block: the depthwise bias forgotten",
+     {"separable_params": _SEP_OK.replace("c_in * kh * kw + (c_in if bias else 0)", "c_in * kh * kw")},
+     {"test_separable_params"}),
+    ("separable block: depthwise counted as a full convolution (groups forgotten)",
+     {"separable_params": _SEP_OK.replace("c_in * kh * kw +", "c_in * c_in * kh * kw +")},
+     {"test_separable_params"}),
+]

@@ -38,8 +38,10 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Igno
 from .config import COURSE_ID, Settings, notebooks_by_assignment, nbgrader_config
 from .execute import ExecResult, execute_notebook
 from .release import CourseError, ensure_in_gradebook
+from .speedups import install as _share_engines
 
 log = logging.getLogger("course")
+_share_engines()
 MARKER = ".course-graded.json"
 
 

@@ -3,10 +3,16 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
+# MathJax 3 for the book, served from the book's own files (no CDN): npm's tarball, unpacked
+# into the git-ignored .mathjax/ and copied by Sphinx to _build/html/_static/mathjax/.
+MATHJAX_VERSION = 3.2.2
+MATHJAX_SHA256  = 1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09
+MATHJAX = .mathjax/mathjax/tex-mml-chtml.js
+PY312  ?= python3.12
 
-.PHONY: venv book test release chapters smoke bench clean
+.PHONY: venv book test test-py312 release chapters smoke bench clean
 
-venv: $(STAMP)
+venv: $(STAMP) $(MATHJAX)
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed, found " + sys.version.split()[0]'
@@ -18,6 +24,13 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+$(MATHJAX):
+	rm -rf .mathjax && mkdir -p .mathjax
+	cd .mathjax && npm pack --silent mathjax@$(MATHJAX_VERSION) > /dev/null \
+	  && echo "$(MATHJAX_SHA256)  mathjax-$(MATHJAX_VERSION).tgz" | sha256sum --check --quiet \
+	  && tar xzf mathjax-$(MATHJAX_VERSION).tgz && mv package/es5 mathjax && mv package/LICENSE mathjax/ \
+	  && rm -rf package mathjax-$(MATHJAX_VERSION).tgz
+
 ## Build the HTML book into _build/html (offline, warnings are errors).
 book: venv
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
@@ -25,6 +38,12 @@ book: venv
 ## Run the whole test suite (what CI runs).
 test: venv
 	$(BIN)/python -m pytest
+
+## Run the whole test suite on Python 3.12, in its own virtual environment .venv312
+## (e.g. make test-py312 PY312=/root/.pyenv/versions/3.12.1/bin/python3.12).
+test-py312: $(MATHJAX)
+	$(MAKE) venv PYTHON=$(PY312) VENV=.venv312
+	.venv312/bin/python -m pytest
 
 ## Regenerate exercises/ from solutions/ (never edit exercises/ by hand).
 release: venv

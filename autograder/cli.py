@@ -23,7 +23,8 @@ def _settings(args) -> Settings:
                     cell_timeout=getattr(args, "cell_timeout", 60),
                     notebook_timeout=getattr(args, "notebook_timeout", 300),
                     warm=not getattr(args, "cold", False),
-                    cluster=getattr(args, "cluster", None))
+                    cluster=getattr(args, "cluster", None),
+                    sandbox=not getattr(args, "no_sandbox", False))
 
 
 def cmd_release(args) -> int:
@@ -50,7 +51,8 @@ def cmd_autograde(args) -> int:
     outcomes = autograde(settings, args.assignments, args.student, force=args.force,
                          progress=not args.quiet)
     print(summary(outcomes))
-    print(f"device: {settings.device}; gradebook: {settings.db}")
+    print(f"device: {settings.device}; sandbox: {'on' if settings.sandbox else 'OFF (--no-sandbox)'}; "
+          f"gradebook: {settings.db}")
     return 0
 
 
@@ -99,6 +101,8 @@ def parser() -> argparse.ArgumentParser:
                         "see WORKDIR at the same path")
     a.add_argument("--cold", action="store_true",
                    help="start every kernel from scratch, as stock nbgrader does (slower)")
+    a.add_argument("--no-sandbox", action="store_true",
+                   help="run student code without the sandbox (not recommended; recorded in the report)")
     a.add_argument("--force", action="store_true", help="regrade submissions that are already graded")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
     a.set_defaults(func=cmd_autograde)

@@ -35,6 +35,7 @@ class Settings:
     jobs: int = 1                   # notebooks executed at the same time
     warm: bool = True               # fork kernels from a warm fork server (False: start each cold)
     cluster: str | None = None      # Dask: "local" for a local cluster, or a scheduler address
+    sandbox: bool = True            # run student kernels in the sandbox (autograder/sandbox.py)
 
     def __post_init__(self):
         self.workdir = Path(self.workdir).resolve()

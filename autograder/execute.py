@@ -13,7 +13,10 @@ It runs in a worker process and never touches the gradebook.
 """
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -21,6 +24,12 @@ import nbformat
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Float
+from traitlets.config import Config
+
+from . import sandbox as sb
+from . import verdicts
+
+RESULTS_ENV = "COURSE_RESULTS_DIR"  # where run_hidden saves what the student's code returned
 
 
 @dataclass
@@ -55,11 +64,14 @@ def _mark_unrun(nb: NotebookNode, reason: str) -> int:
 
 
 def execute_notebook(path: str, cell_timeout: int, notebook_timeout: int, device: str,
-                     warm: bool = True) -> ExecResult:
+                     warm: bool = True, sandbox_workdir: str | None = None) -> ExecResult:
     """Execute the notebook at ``path`` in place (its folder is the kernel's working folder).
 
     With ``warm`` the kernel is forked from the warm fork server (:mod:`autograder.forkserver`);
     otherwise jupyter_client starts a fresh ``python -m ipykernel`` as stock nbgrader does.
+    With ``sandbox_workdir`` (warm kernels only) the kernel runs in the sandbox of
+    :mod:`autograder.sandbox`, hiding that working folder. The kernel is reached over Unix
+    sockets in a short-lived folder.
     """
     start = time.monotonic()
     nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
@@ -68,11 +80,24 @@ def execute_notebook(path: str, cell_timeout: int, notebook_timeout: int, device
             cell.execution_count = None
     os.environ["COURSE_DEVICE"] = device
     os.environ["NBGRADER_EXECUTION"] = "autograde"
+    results_dir = os.path.join(os.path.dirname(os.path.abspath(path)), ".results")
+    shutil.rmtree(results_dir, ignore_errors=True)
+    os.makedirs(results_dir)
+    os.environ[RESULTS_ENV] = results_dir
+    ipc_dir = tempfile.mkdtemp(prefix="cg", dir="/tmp")
+    config = Config()
+    config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = os.path.join(ipc_dir, "k")
     extra = {}
     if warm:
         from .forkserver import ForkKernelManager
         extra["kernel_manager_class"] = ForkKernelManager
-    ep = RobustExecute(timeout=cell_timeout, notebook_timeout=notebook_timeout,
+    if sandbox_workdir:
+        p = sb.policy(os.path.dirname(os.path.abspath(path)), ipc_dir, sandbox_workdir,
+                      cpu_seconds=int(notebook_timeout) + 30, cuda=device == "cuda")
+        sb.prepare_folders(p)
+        os.environ[sb.ENV_KEY] = json.dumps(p)
+    ep = RobustExecute(config=config, timeout=cell_timeout, notebook_timeout=notebook_timeout,
                        interrupt_on_timeout=True, allow_errors=True,
                        extra_arguments=["--HistoryManager.hist_file=:memory:"], **extra)
     problem = None
@@ -82,6 +107,19 @@ def execute_notebook(path: str, cell_timeout: int, notebook_timeout: int, device
         kind = type(e).__name__
         problem = f"{kind}: {str(e).strip().splitlines()[0] if str(e).strip() else 'kernel stopped'}"
         _mark_unrun(nb, f"the kernel stopped before this cell ran ({kind})")
+    finally:
+        os.environ.pop(sb.ENV_KEY, None)
+        os.environ.pop(RESULTS_ENV, None)
+        shutil.rmtree(ipc_dir, ignore_errors=True)
+    overturned = verdicts.apply(nb, results_dir, device)
+    shutil.rmtree(results_dir, ignore_errors=True)
+    if overturned:
+        problem = "; ".join(filter(None, [problem, *overturned]))
+    err_file = os.path.join(os.path.dirname(path), ".kernel-error.txt")
+    if os.path.exists(err_file):
+        lines = [ln for ln in open(err_file).read().splitlines() if ln.strip()]
+        problem = f"{problem}; the kernel could not start: {lines[-1] if lines else '?'}"
+        os.remove(err_file)
     if time.monotonic() - start >= notebook_timeout and problem is None:
         problem = f"the notebook ran past its {notebook_timeout} s limit"
     timed_out = sum(1 for c in nb.cells if c.cell_type == "code"

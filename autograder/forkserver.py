@@ -29,6 +29,7 @@ import uuid
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 
+KERNEL_ERROR = ".kernel-error.txt"  # written in the notebook's folder when a kernel cannot start
 WARM_MODULES = ("numpy", "torch", "torch.nn", "torch.nn.functional", "IPython",
                 "ipykernel.kernelapp", "ipykernel.ipkernel", "convcourse.check",
                 "convcourse.grading", "convcourse.device")
@@ -79,11 +80,17 @@ def _child(request: dict, prepare_child) -> None:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
+    with open(request["connection_file"]) as f:  # read it now: the sandbox may hide it
+        connection = f.read()
     if prepare_child is not None:
         prepare_child(request)
+    import tempfile
+    fd, connection_file = tempfile.mkstemp(prefix="kernel-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        f.write(connection)
     from ipykernel.kernelapp import IPKernelApp
     app = IPKernelApp.instance()
-    app.initialize(["-f", request["connection_file"], "--HistoryManager.hist_file=:memory:"])
+    app.initialize(["-f", connection_file, "--HistoryManager.hist_file=:memory:"])
     app.start()
 
 
@@ -107,6 +114,12 @@ def _serve(conn, prepare_child) -> None:
                 _child(request, prepare_child)
             except BaseException:  # noqa: BLE001 - a child must never return into the server loop
                 code = 1
+                try:  # leave the reason where the grader looks for it
+                    import traceback
+                    with open(os.path.join(request["cwd"], KERNEL_ERROR), "w") as f:
+                        f.write(traceback.format_exc())
+                except OSError:
+                    pass
             finally:
                 os._exit(code)
         conn.send(pid)
@@ -195,7 +208,8 @@ class ForkProvisioner(LocalProvisioner):
 
     async def launch_kernel(self, cmd, **kwargs):
         km = self.parent
-        pid = server().spawn_kernel(km.connection_file, kwargs.get("cwd") or os.getcwd(),
+        from .sandbox import enter
+        pid = server(prepare_child=enter).spawn_kernel(km.connection_file, kwargs.get("cwd") or os.getcwd(),
                                     kwargs.get("env") or os.environ)
         self.process = ForkedKernel(pid)
         self.pid = self.pgid = pid

@@ -35,9 +35,10 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,
                                     LimitOutput, SaveAutoGrades)
 
-from .config import COURSE_ID, Settings, notebooks_by_assignment, nbgrader_config
+from .config import COURSE_ID, EXERCISES, Settings, notebooks_by_assignment, nbgrader_config
 from .execute import ExecResult, execute_notebook
 from .release import CourseError, ensure_in_gradebook
+from .sandbox import check as sandbox_check
 from .speedups import install as _share_engines
 
 log = logging.getLogger("course")
@@ -127,8 +128,34 @@ def _fingerprint(folder: Path, settings: Settings) -> dict:
     return {"files": files, "device": settings.device}
 
 
+def _locked_sources(assignment: str, notebook: str) -> dict[str, str]:
+    """{grade_id: source} of the cells students may not change, as released."""
+    nb = nbformat.read(str(EXERCISES / assignment / f"{notebook}.ipynb"), as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("locked") or c.metadata.get("nbgrader", {}).get("grade")}
+
+
+def _edited_cells(nb, assignment: str, notebook: str) -> list[str]:
+    """Locked and test cells whose text differs from the release, or that are missing."""
+    released = _locked_sources(assignment, notebook)
+    seen = {}
+    for c in nb.cells:
+        gid = c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if gid in released:
+            seen.setdefault(gid, []).append(c.source)
+    notes = []
+    for gid, source in released.items():
+        if gid not in seen:
+            notes.append(f"cell {gid} was deleted")
+        elif any(s.strip() != source.strip() for s in seen[gid]):
+            notes.append(f"cell {gid} was edited (nbgrader restores it from the source)")
+        if len(seen.get(gid, [])) > 1:
+            notes.append(f"cell {gid} appears {len(seen[gid])} times")
+    return notes
+
+
 def _check_notebooks(folder: Path, expected: list[str]) -> tuple[list[str], list[str]]:
-    """Problems that make a submission unreadable, and warnings about stray files."""
+    """Problems that make a submission unreadable, and warnings about stray or edited cells."""
     problems, warnings = [], []
     for p in sorted(folder.glob("*.ipynb")):
         rel = f"{folder.parent.name}/{folder.name}/{p.name}"
@@ -146,6 +173,8 @@ def _check_notebooks(folder: Path, expected: list[str]) -> tuple[list[str], list
             nbformat.validate(nb)
         except Exception as e:  # JSON or schema errors
             problems.append(f"{rel}: not a valid notebook ({str(e).strip().splitlines()[0][:160]})")
+            continue
+        warnings += [f"{rel}: {note}" for note in _edited_cells(nb, folder.name, p.stem)]
     for name in expected:
         if not (folder / f"{name}.ipynb").exists():
             problems.append(f"{folder.parent.name}/{folder.name}/{name}.ipynb is missing")
@@ -199,6 +228,13 @@ def autograde(settings: Settings, assignments: list[str] | None = None,
     """Grade the chosen submissions; return one :class:`Outcome` per submission."""
     known = notebooks_by_assignment()
     pairs = find_submissions(settings, assignments, students)
+    if settings.sandbox:
+        if not settings.warm:
+            raise CourseError("the sandbox needs warm kernels: drop --cold, or add --no-sandbox")
+        reason = sandbox_check(settings.workdir)
+        if reason:
+            raise CourseError(f"{reason}. Grading refuses to run student code unsandboxed; "
+                              f"pass --no-sandbox to do it anyway (the report records it)")
     for a in sorted({a for _, a in pairs}):
         ensure_in_gradebook(settings, a)
     outcomes: dict[tuple[str, str], Outcome] = {}
@@ -278,7 +314,8 @@ def _score(settings: Settings, out: Outcome) -> None:
 def _execute_all(settings: Settings, jobs: list[tuple], progress: bool):
     """Yield (key, ExecResult) as notebooks finish: in this process, in ``settings.jobs`` worker
     processes, or on a Dask cluster (``settings.cluster``)."""
-    args = (settings.cell_timeout, settings.notebook_timeout, settings.device, settings.warm)
+    args = (settings.cell_timeout, settings.notebook_timeout, settings.device, settings.warm,
+            str(settings.workdir) if settings.sandbox else None)
     bar = _bar(len(jobs), progress)
     try:
         if settings.cluster:
@@ -339,7 +376,8 @@ def _bar(total: int, enabled: bool):
 
 
 def _write_report(settings: Settings, outcomes: list[Outcome]) -> None:
-    report = {"device": settings.device, "submissions": [asdict(o) for o in outcomes]}
+    report = {"device": settings.device, "sandbox": "on" if settings.sandbox else "OFF (--no-sandbox)",
+              "submissions": [asdict(o) for o in outcomes]}
     (settings.workdir / "autograde-report.json").write_text(json.dumps(report, indent=1))
 
 

@@ -102,7 +102,9 @@ def call(fn, *args, name: str | None = None, forbidden: str | None = None, **kwa
     try:
         with forbid(forbidden, who=name):
             return fn(*args, **kwargs)
-    except NotImplementedError:
+    except NotImplementedError as e:
+        if str(e).strip():  # PyTorch's own NotImplementedError (an unsupported op or shape)
+            raise CheckError(f"{name} raised NotImplementedError: {str(e).strip().splitlines()[0]}") from None
         raise CheckError(f"{name} is still the placeholder: replace `raise NotImplementedError()` "
                          f"with your code") from None
 
@@ -120,6 +122,8 @@ def _fmt(x) -> str:
 def _plain(received, what: str) -> torch.Tensor:
     if received is None:
         raise CheckError(f"{what}: expected a torch.Tensor, received None (did you forget `return`?)")
+    if isinstance(received, str) and received.startswith("<"):  # a value the grader could not keep
+        raise CheckError(f"{what}: expected a torch.Tensor, received {received.strip('<>')}")
     if not isinstance(received, torch.Tensor):
         raise CheckError(f"{what}: expected a torch.Tensor, received a {type(received).__name__}")
     if type(received) not in (torch.Tensor, torch.nn.Parameter):

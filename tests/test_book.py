@@ -1,23 +1,9 @@
 """The book builds offline with warnings as errors, and links each chapter to its student notebook."""
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-import pytest
+from tests.conftest import toc_chapters
 
-from tests.conftest import ROOT, toc_chapters
-
-
-@pytest.fixture(scope="session")
-def book(tmp_path_factory):
-    out = tmp_path_factory.mktemp("book")
-    jb = Path(sys.executable).parent / "jupyter-book"
-    proc = subprocess.run([str(jb), "build", str(ROOT), "--path-output", str(out),
-                           "--warningiserror", "--nitpick", "--keep-going"],
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    return out / "_build" / "html"
+# The `book` fixture (built once per session) is in tests/conftest.py.
 
 
 def test_every_chapter_has_a_page(book):

@@ -15,6 +15,12 @@ so that the comparison can later run outside the student's process:
 
 Cases are seeded per item from ``COURSE_GRADING_SEED`` (the instructor's secret),
 so students cannot know the exact hidden inputs in advance.
+
+Under the course's grader, pass or fail is decided outside the student's process: the
+kernel also saves what the student's code returned (plain tensors and Python values only)
+into ``$COURSE_RESULTS_DIR/<item>.pt``, and the grader's own process rebuilds the cases,
+computes the oracle and compares (:func:`trusted_verdict`). Patching ``torch.allclose``,
+hiding tracebacks or returning objects that claim to be equal changes nothing there.
 """
 from __future__ import annotations
 
@@ -145,9 +151,66 @@ def judge(item: Item, outcomes: list[Outcome]) -> None:
         compare(o.received, item.oracle(o.case), o.what, hidden=True)
 
 
+RESULTS_ENV = "COURSE_RESULTS_DIR"
+
+
+def _export(value):
+    """What the student's code returned, as plain data that ``torch.load(weights_only=True)`` accepts."""
+    if isinstance(value, torch.Tensor):
+        if type(value) not in (torch.Tensor, torch.nn.Parameter):
+            return f"<a tensor subclass {type(value).__name__}>"
+        return value.detach().clone()
+    if type(value) in (int, float, bool, str) or value is None:
+        return value
+    if type(value) in (tuple, list):
+        return type(value)(_export(v) for v in value)
+    if type(value) is dict and all(type(k) is str for k in value):
+        return {k: _export(v) for k, v in value.items()}
+    return f"<an object of type {type(value).__name__}>"
+
+
+def _save(item_id: str, outcomes: list[Outcome], folder: str) -> None:
+    data = [{"received": _export(o.received), "error": o.error} for o in outcomes]
+    torch.save(data, os.path.join(folder, f"{item_id}.pt"))
+
+
+def trusted_verdict(item_id: str, path: str, device: torch.device) -> str | None:
+    """In the grader's own process: None if the saved results pass, else the one-line reason."""
+    item = get_item(item_id)
+    if not os.path.exists(path):
+        return "the hidden tests of this item did not report their results"
+    try:
+        saved = torch.load(path, weights_only=True, map_location=device)
+    except Exception:  # noqa: BLE001 - anything unreadable is a failure
+        return "the results of the hidden tests could not be read"
+    cases = item.cases(generator(item.id), device)
+    if not isinstance(saved, list) or not saved or len(saved) > len(cases):
+        return "the results of the hidden tests are incomplete"
+    outcomes = []
+    for i, (case, entry) in enumerate(zip(cases, saved), 1):
+        desc = (item.describe or _describe)(case)
+        what = f"hidden case {i} of {len(cases)}" + (f" ({desc})" if desc else "")
+        error = entry.get("error") if isinstance(entry, dict) else "malformed result"
+        outcomes.append(Outcome(case, what, received=entry.get("received") if isinstance(entry, dict)
+                                else None, error=error if isinstance(error, (str, type(None))) else "?"))
+    if len(outcomes) < len(cases) and outcomes[-1].error is None:
+        return "the results of the hidden tests are incomplete"
+    try:
+        judge(item, outcomes)
+    except CheckError as e:
+        return str(e)
+    except Exception as e:  # noqa: BLE001 - a comparison that breaks on odd data is a failure
+        return f"the hidden tests could not compare the result ({type(e).__name__})"
+    return None
+
+
 def run_hidden(item_id: str, obj) -> None:
     """The whole hidden test of one item, as called from a hidden test cell."""
     item = get_item(item_id)
     device = get_device()
-    judge(item, collect(item, obj, device))
+    outcomes = collect(item, obj, device)
+    folder = os.environ.get(RESULTS_ENV)
+    if folder:
+        _save(item_id, outcomes, folder)
+    judge(item, outcomes)
     print(f"{item_id}: all hidden cases passed on {device.type}")

@@ -1,0 +1,269 @@
+"""Hidden tests of chapter 2: padding, stride and dilation.
+
+Every oracle asks PyTorch: output shapes from ``F.conv2d`` on the meta device, "same"
+padding from ``F.conv2d(padding="same")``, cross-correlations from ``F.conv2d``,
+receptive fields from autograd through a real stack of ``nn.Conv2d`` layers, and
+mirror padding from ``F.pad(mode="reflect")``.  No oracle repeats a formula that the
+student is asked to write.
+"""
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from ..check import CheckError, call, check_true, check_value
+from . import Item, rand, randint, register
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def _maybe_pair(gen, v_h, v_w):
+    """The same number given as an int, or a pair, at random (a pair when they differ)."""
+    if v_h == v_w and randint(gen, 0, 1):
+        return v_h
+    return (v_h, v_w)
+
+
+def _torch_out_shape(n, k, p=0, s=1, d=1):
+    """PyTorch's output shape (h, w) for one channel, computed on the meta device (no data)."""
+    x = torch.empty(1, 1, *_pair(n), device="meta")
+    w = torch.empty(1, 1, *_pair(k), device="meta")
+    return tuple(F.conv2d(x, w, stride=s, padding=p, dilation=d).shape[-2:])
+
+
+def _valid(n, k, p=0, s=1, d=1):
+    try:
+        return min(_torch_out_shape(n, k, p, s, d)) >= 1
+    except RuntimeError:
+        return False
+
+
+# --- output shape -----------------------------------------------------------------------------
+
+def _shape_cases(gen, device):
+    # the chapter's 8x8 examples, then edge cases, then random configurations
+    cases = [((8, 8), 3, 1, 1, 1), ((8, 8), (5, 3), (2, 1), 1, 1), ((8, 8), 3, 1, 2, 1),
+             ((8, 8), (3, 5), (0, 1), (3, 4), 1), ((5, 5), 2, 0, 1, 2), ((7, 9), 1, 0, 1, 1),
+             ((6, 4), (6, 4), 0, 1, 1), ((9, 9), 2, 0, 5, 1), ((10, 13), 3, (0, 2), (2, 3), (3, 2)),
+             ((1, 1), 3, 1, 1, 1), ((4, 5), 3, 3, 1, 4)]
+    while len(cases) < 60:
+        n = (randint(gen, 1, 40), randint(gen, 1, 40))
+        k = (randint(gen, 1, 7), randint(gen, 1, 7))
+        p = (randint(gen, 0, 3), randint(gen, 0, 3))
+        s = (randint(gen, 1, 4), randint(gen, 1, 4))
+        d = (randint(gen, 1, 3), randint(gen, 1, 3))
+        if randint(gen, 0, 1):  # square configurations, as ints or pairs
+            n, k, p, s, d = ((v[0], v[0]) for v in (n, k, p, s, d))
+        args = tuple(_maybe_pair(gen, *v) for v in (n, k, p, s, d))
+        if _valid(*args):
+            cases.append(args)
+    return cases
+
+
+def _describe_shape(case):
+    n, k, p, s, d = case
+    return f"input_size={n}, kernel_size={k}, padding={p}, stride={s}, dilation={d}"
+
+
+def _run_shape(fn, case):
+    n, k, p, s, d = case
+    out = call(fn, n, k, padding=p, stride=s, dilation=d, name="conv_output_shape")
+    check_true(isinstance(out, (tuple, list)) and len(out) == 2,
+               f"conv_output_shape({_describe_shape(case)}) should return a pair (o_h, o_w), "
+               f"received {out!r}"[:200])
+    return tuple(out)
+
+
+def _compare_values(received, expected, what, hidden=True):
+    check_value(received, expected, what, hidden=hidden)
+
+
+# --- "same" padding ---------------------------------------------------------------------------
+
+def _same_cases(gen, device):
+    cases = [(3, 1), (4, 1), (1, 1), (2, 1), ((5, 3), 1), ((4, 3), 1), ((3, 2), (1, 1)), (3, 2),
+             (2, 3), ((4, 5), (2, 1)), (6, 1)]
+    for _ in range(5):
+        k = (randint(gen, 1, 7), randint(gen, 1, 7))
+        d = (randint(gen, 1, 3), randint(gen, 1, 3))
+        cases.append((_maybe_pair(gen, *k), _maybe_pair(gen, *d)))
+    out = []
+    for k, d in cases:
+        kh, kw = _pair(k)
+        h, w = randint(gen, 6, 11), randint(gen, 6, 11)
+        out.append((k, d, rand(gen, 1, 1, h, w, device=device), rand(gen, 1, 1, kh, kw, device=device)))
+    return out
+
+
+def _run_same(fn, case):
+    k, d, X, W = case
+    pads = call(fn, k, d, name="same_padding")
+    head = f"same_padding({k!r}, {d!r})"
+    check_true(isinstance(pads, (tuple, list)) and len(pads) == 4,
+               f"{head} should return four numbers (left, right, top, bottom), received {pads!r}"[:200])
+    check_true(all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in pads),
+               f"{head} should return four non-negative ints, received {tuple(pads)!r}")
+    Y = F.conv2d(F.pad(X, tuple(pads)), W, dilation=d)
+    check_true(Y.shape[-2:] == X.shape[-2:],
+               f"{head} = {tuple(pads)} turns a {X.shape[-2]}x{X.shape[-1]} input into a "
+               f"{Y.shape[-2]}x{Y.shape[-1]} output; 'same' padding keeps the input size")
+    return Y
+
+
+def _same_oracle(case):
+    k, d, X, W = case
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PyTorch warns that even kernels need an extra copy
+        return F.conv2d(X, W, padding="same", dilation=d)
+
+
+# --- cross-correlation with padding and stride ------------------------------------------------
+
+def _pad_stride_cases(gen, device):
+    fixed = [((5, 5), (2, 2), 0, 1), ((5, 5), (2, 2), 0, 2), ((5, 5), (2, 2), 1, 1),
+             ((8, 8), (3, 3), 1, 2), ((8, 8), (3, 5), (0, 1), (3, 4)), ((6, 7), (1, 1), 0, 1),
+             ((6, 4), (6, 4), 0, 1), ((4, 4), (3, 3), 2, 1), ((9, 9), (2, 2), 0, 4),
+             ((7, 5), (3, 2), (2, 0), (1, 3)), ((3, 3), (5, 5), 1, 1)]
+    while len(fixed) < 18:
+        nh, nw = randint(gen, 1, 12), randint(gen, 1, 12)
+        kh, kw = randint(gen, 1, 5), randint(gen, 1, 5)
+        p = _maybe_pair(gen, randint(gen, 0, 2), randint(gen, 0, 2))
+        s = _maybe_pair(gen, randint(gen, 1, 4), randint(gen, 1, 4))
+        if _valid((nh, nw), (kh, kw), p, s):
+            fixed.append(((nh, nw), (kh, kw), p, s))
+    return [(rand(gen, *xs, device=device), rand(gen, *ks, device=device), p, s) for xs, ks, p, s in fixed]
+
+
+def _pad_stride_oracle(case):
+    X, K, p, s = case
+    return F.conv2d(X[None, None], K[None, None], stride=s, padding=p)[0, 0]
+
+
+def _run_pad_stride(fn, case):
+    X, K, p, s = case
+    return call(fn, X, K, padding=p, stride=s, name="corr2d_pad_stride", forbidden="convolution")
+
+
+def _describe_pad_stride(case):
+    X, K, p, s = case
+    return (f"X {X.shape[0]}x{X.shape[1]}, K {K.shape[0]}x{K.shape[1]}, "
+            f"padding={p!r}, stride={s!r}")
+
+
+# --- receptive field --------------------------------------------------------------------------
+
+def receptive_field_oracle(layers):
+    """Receptive field of output pixel (0, 0) of a real stack of ``nn.Conv2d`` layers.
+
+    All weights are one and there is no padding, so the gradient of that output pixel
+    with respect to the input is positive exactly on the input pixels it depends on;
+    the receptive field is the extent (first to last) of those pixels along one axis.
+    The input is made larger until the stack produces at least one output pixel.
+    """
+    stack = nn.Sequential(*(nn.Conv2d(1, 1, k, stride=s, dilation=d, bias=False) for k, s, d in layers))
+    stack = stack.double()
+    with torch.no_grad():
+        for conv in stack:
+            conv.weight.fill_(1.0)
+    n = 4
+    while True:
+        X = torch.zeros(1, 1, n, n, dtype=torch.float64, requires_grad=True)
+        try:
+            Y = stack(X)
+        except RuntimeError:  # the input is smaller than the stack's window
+            Y = None
+        if Y is not None and Y.shape[-1] >= 1:
+            break
+        n *= 2
+    (grad,) = torch.autograd.grad(Y[0, 0, 0, 0], X)
+    rows = grad[0, 0].abs().sum(1).nonzero().flatten()
+    cols = grad[0, 0].abs().sum(0).nonzero().flatten()
+    extent_h = int(rows.max() - rows.min() + 1)
+    extent_w = int(cols.max() - cols.min() + 1)
+    assert extent_h == extent_w
+    return extent_h
+
+
+def _rf_cases(gen, device):
+    cases = [[], [(3, 1, 1)], [(3, 1, 1), (3, 1, 1)], [(3, 1, 1)] * 3, [(5, 1, 1)], [(2, 2, 1)] * 3,
+             [(3, 2, 1), (3, 2, 1)], [(3, 1, 1), (3, 1, 2), (3, 1, 4)], [(7, 2, 1), (3, 2, 1), (3, 1, 1)],
+             [(1, 1, 1), (1, 3, 1), (3, 1, 1)], [(2, 3, 1), (3, 1, 2)], [(3, 1, 2)] * 2]
+    for _ in range(8):
+        cases.append([(randint(gen, 1, 5), randint(gen, 1, 3), randint(gen, 1, 3))
+                      for _ in range(randint(gen, 1, 4))])
+    return [(layers,) for layers in cases]
+
+
+def _run_rf(fn, case):
+    (layers,) = case
+    return call(fn, [tuple(l) for l in layers], name="receptive_field")
+
+
+# --- reflect padding --------------------------------------------------------------------------
+
+_REFLECT_OPS = {"reflection_pad1d", "reflection_pad2d", "reflection_pad3d",
+                "reflection_pad1d_backward", "reflection_pad2d_backward", "reflection_pad3d_backward"}
+
+
+class _NoReflectionPad(TorchDispatchMode):
+    """Raise :class:`CheckError` when PyTorch's own reflection padding runs."""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.overloadpacket.__name__
+        if name in _REFLECT_OPS:
+            raise CheckError(
+                f"reflect_pad called PyTorch's mirror padding (aten.{name}, i.e. F.pad(mode='reflect') "
+                f"or nn.ReflectionPad2d), which this exercise asks you to write yourself: build it "
+                f"with flip and torch.cat, or with an index tensor")
+        return func(*args, **(kwargs or {}))
+
+
+def _reflect_cases(gen, device):
+    shapes = [((3, 3), 1), ((5, 5), 2), ((4, 6), (1, 3)), ((2, 2), 1), ((6, 3), (5, 2)), ((4, 4), 0),
+              ((3, 4, 5), 2), ((2, 3, 5, 4), (3, 1)), ((1, 7), (0, 6))]
+    for _ in range(4):
+        h, w = randint(gen, 2, 9), randint(gen, 2, 9)
+        lead = [randint(gen, 1, 3) for _ in range(randint(gen, 0, 2))]
+        shapes.append(((*lead, h, w), _maybe_pair(gen, randint(gen, 0, h - 1), randint(gen, 0, w - 1))))
+    return [(rand(gen, *s, device=device), p) for s, p in shapes]
+
+
+def _reflect_oracle(case):
+    X, p = case
+    ph, pw = _pair(p)
+    X3 = X.reshape(-1, *X.shape[-2:])
+    return F.pad(X3, (pw, pw, ph, ph), mode="reflect").reshape(*X.shape[:-2], X.shape[-2] + 2 * ph,
+                                                              X.shape[-1] + 2 * pw)
+
+
+def _run_reflect(fn, case):
+    X, p = case
+    if not callable(fn):
+        raise CheckError(f"reflect_pad should be a function, but it is a {type(fn).__name__}")
+    try:
+        with _NoReflectionPad():
+            return fn(X, p)
+    except NotImplementedError as e:
+        if str(e).strip():  # PyTorch's own NotImplementedError, e.g. F.pad on a 2-D tensor
+            raise CheckError(f"reflect_pad raised NotImplementedError: {str(e).splitlines()[0]}") from None
+        raise CheckError("reflect_pad is still the placeholder: replace `raise NotImplementedError()` "
+                         "with your code") from None
+
+
+register(
+    Item("ch02.conv_output_shape", cases=_shape_cases, run=_run_shape,
+         oracle=lambda c: _torch_out_shape(*c), compare=_compare_values, describe=_describe_shape),
+    Item("ch02.same_padding", cases=_same_cases, run=_run_same, oracle=_same_oracle,
+         describe=lambda c: f"kernel_size={c[0]!r}, dilation={c[1]!r}"),
+    Item("ch02.corr2d_pad_stride", cases=_pad_stride_cases, run=_run_pad_stride,
+         oracle=_pad_stride_oracle, forbidden="convolution", describe=_describe_pad_stride),
+    Item("ch02.receptive_field", cases=_rf_cases, run=_run_rf,
+         oracle=lambda c: receptive_field_oracle(c[0]), compare=_compare_values,
+         describe=lambda c: f"layers={c[0]!r}"),
+    Item("ch02.reflect_pad", cases=_reflect_cases, run=_run_reflect, oracle=_reflect_oracle,
+         describe=lambda c: f"X of shape {tuple(c[0].shape)}, padding={c[1]!r}"),
+)

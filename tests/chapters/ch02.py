@@ -1,0 +1,157 @@
+"""Chapter 2: facts the chapter must show, and realistic wrong answers to the exercises.
+
+FACTS: (chapter notebook stem, text that must appear in the outputs of its executed cells).
+WRONG: (what the mistake is, {solution cell grade_id: replacement source},
+        set of test cell grade_ids that must then fail).
+"""
+
+_CH = "02_padding_stride_dilation"
+
+FACTS = [
+    # the four 8x8 examples of the outline
+    (_CH, "k=3, p=1 -> torch.Size([8, 8])"),
+    (_CH, "k=(5, 3), p=(2, 1) -> torch.Size([8, 8])"),
+    (_CH, "k=3, p=1, s=2 -> torch.Size([4, 4])"),
+    (_CH, "k=(3, 5), p=(0, 1), s=(3, 4) -> torch.Size([2, 2])"),
+    # the 5x5 arange(25) examples with a 2x2 kernel of ones
+    (_CH, "tensor([[12., 16., 20., 24.],\n        [32., 36., 40., 44.],"),
+    (_CH, "tensor([[12., 20.],\n        [52., 60.]])"),
+    (_CH, "padding 1: torch.Size([6, 6])"),
+    (_CH, "tensor([[24., 28., 32.],\n        [44., 48., 52.],\n        [64., 68., 72.]])"),
+    # the formula checked against PyTorch
+    (_CH, "the formula matches nn.Conv2d on all 500 random configurations"),
+]
+
+_PAIR = '''
+def pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+'''
+
+_CORR_PS = '''
+def corr2d_pad_stride(X, K, padding=0, stride=1):
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    sh, sw = (stride, stride) if isinstance(stride, int) else stride
+    n_h, n_w = X.shape
+    k_h, k_w = K.shape
+    Xp = torch.zeros((n_h + 2 * ph, n_w + 2 * pw), dtype=X.dtype, device=X.device)
+    Xp[ph:ph + n_h, pw:pw + n_w] = X
+    o_h = (Xp.shape[0] - k_h) // sh + 1
+    o_w = (Xp.shape[1] - k_w) // sw + 1
+    Y = torch.zeros((o_h, o_w), dtype=X.dtype, device=X.device)
+    for i in range(o_h):
+        for j in range(o_w):
+            Y[i, j] = (Xp[i * sh:i * sh + k_h, j * sw:j * sw + k_w] * K).sum()
+    return Y
+'''
+
+WRONG = [
+    ("output shape without dilation (k instead of d(k-1)+1)",
+     {"conv_output_shape": _PAIR + '''
+def conv_output_shape(input_size, kernel_size, padding=0, stride=1, dilation=1):
+    sizes = zip(pair(input_size), pair(kernel_size), pair(padding), pair(stride))
+    return tuple((n + 2 * p - k) // s + 1 for n, k, p, s in sizes)
+'''},
+     {"test_conv_output_shape"}),
+    ("output shape with the padding counted on one side only",
+     {"conv_output_shape": _PAIR + '''
+def conv_output_shape(input_size, kernel_size, padding=0, stride=1, dilation=1):
+    sizes = zip(pair(input_size), pair(kernel_size), pair(padding), pair(stride), pair(dilation))
+    return tuple((n + p - d * (k - 1) - 1) // s + 1 for n, k, p, s, d in sizes)
+'''},
+     {"test_conv_output_shape"}),
+    ("output shape rounded up instead of down",
+     {"conv_output_shape": _PAIR + '''
+import math
+def conv_output_shape(input_size, kernel_size, padding=0, stride=1, dilation=1):
+    sizes = zip(pair(input_size), pair(kernel_size), pair(padding), pair(stride), pair(dilation))
+    return tuple(math.ceil((n + 2 * p - d * (k - 1) - 1) / s) + 1 for n, k, p, s, d in sizes)
+'''},
+     {"test_conv_output_shape"}),
+    ("same padding with the extra row before (top/left) instead of after",
+     {"same_padding": _PAIR + '''
+def same_padding(kernel_size, dilation=1):
+    (kh, kw), (dh, dw) = pair(kernel_size), pair(dilation)
+    th, tw = dh * (kh - 1), dw * (kw - 1)
+    return (tw - tw // 2, tw // 2, th - th // 2, th // 2)
+'''},
+     {"test_same_padding"}),
+    ("same padding k // 2 on both sides (wrong for even kernels) and dilation ignored",
+     {"same_padding": _PAIR + '''
+def same_padding(kernel_size, dilation=1):
+    kh, kw = pair(kernel_size)
+    return (kw // 2, kw // 2, kh // 2, kh // 2)
+'''},
+     {"test_same_padding"}),
+    ("same padding in the order (top, bottom, left, right)",
+     {"same_padding": _PAIR + '''
+def same_padding(kernel_size, dilation=1):
+    (kh, kw), (dh, dw) = pair(kernel_size), pair(dilation)
+    th, tw = dh * (kh - 1), dw * (kw - 1)
+    return (th // 2, th - th // 2, tw // 2, tw - tw // 2)
+'''},
+     {"test_same_padding"}),
+    ("stride ignored in the cross-correlation",
+     {"corr2d_pad_stride": _CORR_PS.replace("sh, sw = (stride, stride) if isinstance(stride, int) else stride",
+                                            "sh, sw = 1, 1")},
+     {"test_corr2d_pad_stride"}),
+    ("padding and stride given to F.conv2d (forbidden)",
+     {"corr2d_pad_stride": '''
+def corr2d_pad_stride(X, K, padding=0, stride=1):
+    return F.conv2d(X[None, None], K[None, None], padding=padding, stride=stride)[0, 0]
+'''},
+     {"test_corr2d_pad_stride"}),
+    ("padding with ones instead of zeros",
+     {"corr2d_pad_stride": _CORR_PS.replace("Xp = torch.zeros(", "Xp = torch.ones(")},
+     {"test_corr2d_pad_stride"}),
+    ("receptive field that ignores the strides",
+     {"receptive_field": '''
+def receptive_field(layers):
+    return 1 + sum(d * (k - 1) for k, s, d in layers)
+'''},
+     {"test_receptive_field"}),
+    ("receptive field that ignores the dilation",
+     {"receptive_field": '''
+def receptive_field(layers):
+    field, jump = 1, 1
+    for k, s, d in layers:
+        field += (k - 1) * jump
+        jump *= s
+    return field
+'''},
+     {"test_receptive_field"}),
+    ("receptive field that multiplies by the stride of the current layer too early",
+     {"receptive_field": '''
+def receptive_field(layers):
+    field, jump = 1, 1
+    for k, s, d in layers:
+        jump *= s
+        field += d * (k - 1) * jump
+    return field
+'''},
+     {"test_receptive_field"}),
+    ("mirror padding that calls F.pad(mode='reflect') (detected by the hidden test)",
+     {"reflect_pad": '''
+def reflect_pad(X, padding):
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    Y = F.pad(X.reshape(-1, *X.shape[-2:]), (pw, pw, ph, ph), mode="reflect")
+    return Y.reshape(*X.shape[:-2], *Y.shape[-2:])
+'''},
+     {"test_reflect_pad"}),
+    ("symmetric padding (repeats the edge pixel) instead of reflect",
+     {"reflect_pad": '''
+def reflect_pad(X, padding):
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    H, W = X.shape[-2:]
+    X = torch.cat([X[..., :ph, :].flip(-2), X, X[..., H - ph:, :].flip(-2)], dim=-2)
+    return torch.cat([X[..., :, :pw].flip(-1), X, X[..., :, W - pw:].flip(-1)], dim=-1)
+'''},
+     {"test_reflect_pad"}),
+    ("mirror padding of the columns only (rows forgotten)",
+     {"reflect_pad": '''
+def reflect_pad(X, padding):
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    W = X.shape[-1]
+    return torch.cat([X[..., :, 1:pw + 1].flip(-1), X, X[..., :, W - 1 - pw:W - 1].flip(-1)], dim=-1)
+'''},
+     {"test_reflect_pad"}),
+]

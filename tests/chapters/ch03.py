@@ -1,0 +1,140 @@
+"""Chapter 3: facts the chapter must show, and realistic wrong answers to the exercises.
+
+FACTS: (chapter notebook stem, text that must appear in the outputs of its executed cells).
+WRONG: (what the mistake is, {solution cell grade_id: replacement source},
+        set of test cell grade_ids that must then fail).
+"""
+
+_CH = "03_channels_and_cost"
+
+FACTS = [
+    (_CH, "tensor([[ 56.,  72.],\n        [104., 120.]])"),
+    (_CH, "tensor([[[ 56.,  72.],\n         [104., 120.]],\n\n        [[ 76., 100.],\n         [148., 172.]],"
+          "\n\n        [[ 96., 128.],\n         [192., 224.]]])"),
+    (_CH, "tensor([[[ 7.,  9., 10.],\n         [ 0.,  6., 10.],\n         [ 2.,  5.,  2.]],\n\n"
+          "        [[ 4.,  4.,  4.],\n         [ 5.,  1.,  2.],\n         [ 2.,  6.,  0.]]]"),
+    (_CH, "by hand:"),
+    (_CH, "nn.Conv2d(1, 64, 4, 2, 1): weight torch.Size([64, 1, 4, 4]), 1088 parameters"),
+    (_CH, "nn.Conv2d(64, 128, 4, 2, 1): weight torch.Size([128, 64, 4, 4]), 131200 parameters"),
+    (_CH, "FlopCounterMode agrees with 2 k_h k_w c_i h_o w_o c_o on all"),
+]
+
+_MATMUL_OK = '''
+def conv2d_matmul(X, K, stride=1, padding=0):
+    sh, sw = (stride, stride) if isinstance(stride, int) else stride
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    N, _, n_h, n_w = X.shape
+    c_o, c_i, k_h, k_w = K.shape
+    o_h = (n_h + 2 * ph - k_h) // sh + 1
+    o_w = (n_w + 2 * pw - k_w) // sw + 1
+    cols = F.unfold(X, (k_h, k_w), padding=(ph, pw), stride=(sh, sw))
+    return (K.reshape(c_o, -1) @ cols).reshape(N, c_o, o_h, o_w)
+'''
+
+_COSTS_OK = '''
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+def _out(kernel_size, input_size, stride, padding):
+    return tuple((n + 2 * p - k) // s + 1 for n, k, s, p in
+                 zip(_pair(input_size), _pair(kernel_size), _pair(stride), _pair(padding)))
+
+def conv2d_flops(c_i, c_o, kernel_size, input_size, stride=1, padding=0):
+    (k_h, k_w), (o_h, o_w) = _pair(kernel_size), _out(kernel_size, input_size, stride, padding)
+    return 2 * k_h * k_w * c_i * o_h * o_w * c_o
+
+def conv2d_params(c_i, c_o, kernel_size, bias=True):
+    k_h, k_w = _pair(kernel_size)
+    return c_o * (c_i * k_h * k_w + int(bias))
+
+def conv2d_memory(c_i, c_o, kernel_size, input_size, batch=1, stride=1, padding=0, dtype=torch.float32):
+    size = torch.finfo(dtype).bits // 8
+    o_h, o_w = _out(kernel_size, input_size, stride, padding)
+    w = conv2d_params(c_i, c_o, kernel_size) * size
+    return {"weights": w, "activations": batch * c_o * o_h * o_w * size, "gradients": w}
+'''
+
+_GROUPED_OK = '''
+def grouped_params(c_i, c_o, kernel_size, groups, bias=True):
+    k_h, k_w = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    return c_o * (c_i // groups * k_h * k_w + int(bias))
+
+def separable_params(c_i, c_o, kernel_size, bias=True):
+    k_h, k_w = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    return c_i * (k_h * k_w + int(bias)) + c_o * (c_i + int(bias))
+'''
+
+WRONG = [
+    ("multi-input correlation that averages the channels instead of adding them",
+     {"corr2d_multi_in": '''
+def corr2d_multi_in(X, K):
+    return sum(corr2d(x, k) for x, k in zip(X, K)) / X.shape[0]
+'''},
+     # corr2d_multi_in_out uses it, so it is wrong too
+     {"test_corr2d_multi_in", "test_corr2d_multi_in_out"}),
+    ("multi-input correlation that uses the first kernel channel for every input channel",
+     {"corr2d_multi_in": '''
+def corr2d_multi_in(X, K):
+    return sum(corr2d(x, K[0]) for x in X)
+'''},
+     {"test_corr2d_multi_in", "test_corr2d_multi_in_out"}),
+    ("multi-input correlation through F.conv2d (forbidden)",
+     {"corr2d_multi_in": '''
+def corr2d_multi_in(X, K):
+    return F.conv2d(X[None], K[None])[0, 0]
+'''},
+     {"test_corr2d_multi_in", "test_corr2d_multi_in_out"}),
+    ("output channels concatenated along the width instead of stacked",
+     {"corr2d_multi_in_out": '''
+def corr2d_multi_in_out(X, K):
+    return torch.cat([corr2d_multi_in(X, k) for k in K], dim=1)
+'''},
+     {"test_corr2d_multi_in_out"}),
+    ("conv2d_matmul that ignores the padding",
+     {"conv2d_matmul": _MATMUL_OK.replace("padding=(ph, pw), ", "").replace("2 * ph", "0").replace("2 * pw", "0")},
+     {"test_conv2d_matmul"}),
+    ("conv2d_matmul that ignores the stride",
+     {"conv2d_matmul": _MATMUL_OK.replace(", stride=(sh, sw))", ")").replace("// sh", "// 1").replace("// sw", "// 1")},
+     {"test_conv2d_matmul"}),
+    ("conv2d_matmul that calls F.conv2d (forbidden)",
+     {"conv2d_matmul": '''
+def conv2d_matmul(X, K, stride=1, padding=0):
+    return F.conv2d(X, K, stride=stride, padding=padding)
+'''},
+     {"test_conv2d_matmul_valid", "test_conv2d_matmul"}),
+    ("conv2d_matmul with one matrix product per image of the batch",
+     {"conv2d_matmul": _MATMUL_OK.replace(
+         "return (K.reshape(c_o, -1) @ cols).reshape(N, c_o, o_h, o_w)",
+         "return torch.stack([K.reshape(c_o, -1) @ c for c in cols]).reshape(N, c_o, o_h, o_w)")},
+     {"test_conv2d_matmul_valid", "test_conv2d_matmul"}),
+    ("conv2d_matmul that flattens the kernel in the wrong order (k_h k_w c_i instead of c_i k_h k_w)",
+     {"conv2d_matmul": _MATMUL_OK.replace("K.reshape(c_o, -1)", "K.permute(0, 2, 3, 1).reshape(c_o, -1)")},
+     {"test_conv2d_matmul_valid", "test_conv2d_matmul"}),
+    ("FLOPs without the factor 2 (multiply-adds counted once)",
+     {"costs": _COSTS_OK.replace("return 2 * k_h", "return k_h")},
+     {"test_conv2d_flops"}),
+    ("FLOPs computed on the input size instead of the output size",
+     {"costs": _COSTS_OK.replace(
+         "(k_h, k_w), (o_h, o_w) = _pair(kernel_size), _out(kernel_size, input_size, stride, padding)",
+         "(k_h, k_w), (o_h, o_w) = _pair(kernel_size), _pair(input_size)")},
+     {"test_conv2d_flops"}),
+    ("bias forgotten in the parameter count (the memory uses it too)",
+     {"costs": _COSTS_OK.replace("+ int(bias))", ")")},
+     {"test_conv2d_params", "test_conv2d_memory"}),
+    ("memory in 4 bytes per number whatever the dtype",
+     {"costs": _COSTS_OK.replace("size = torch.finfo(dtype).bits // 8", "size = 4")},
+     {"test_conv2d_memory"}),
+    ("activation memory of one image, batch forgotten",
+     {"costs": _COSTS_OK.replace('"activations": batch * c_o', '"activations": c_o')},
+     {"test_conv2d_memory"}),
+    ("grouped parameters divided by the groups twice",
+     {"grouped": _GROUPED_OK.replace("c_o * (c_i // groups * k_h", "c_o // groups * (c_i // groups * k_h")},
+     {"test_grouped_params"}),
+    ("depthwise-separable count as a full convolution (m n k^2)",
+     {"grouped": _GROUPED_OK.replace("return c_i * (k_h * k_w + int(bias)) + c_o * (c_i + int(bias))",
+                                     "return c_o * (c_i * k_h * k_w + int(bias))")},
+     {"test_grouped_params"}),
+    ("depthwise-separable count with only one bias (the pointwise one)",
+     {"grouped": _GROUPED_OK.replace("c_i * (k_h * k_w + int(bias))", "c_i * k_h * k_w")},
+     {"test_grouped_params"}),
+]

@@ -56,7 +56,7 @@ def _mount(src, target, fstype, flags, data=None):
 
 
 def policy(notebook_dir: str, ipc_dir: str, workdir: Path, *, cpu_seconds: int,
-           cuda: bool, memory_bytes: int = 8 << 30, file_bytes: int = 64 << 20,
+           cuda: bool, memory_bytes: int = 8 << 30, file_bytes: int = 1 << 30,
            processes: int = 256, open_files: int = 1024) -> dict:
     """What the kernel of one notebook may see and use."""
     hide = [str(Path(workdir).resolve()), str(SOLUTIONS), str(REPO / ".git"), str(REPO / "work"),

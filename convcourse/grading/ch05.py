@@ -1,0 +1,361 @@
+"""Hidden tests of chapter 5: LeNet.
+
+Oracles: reference networks built here from ``nn`` layers (their shapes, parameter counts and,
+with the student's weights copied in, their outputs), forward hooks for the shape tables, a
+hand count of correct predictions for the accuracy, and a fixed training recipe for the
+modernised LeNet.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..check import CheckError, call, check_tensor, check_true
+from . import Item, rand, randint, register
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def leaf_trace(net: nn.Module, X: torch.Tensor) -> tuple[list, torch.Tensor]:
+    """[(type name, output shape)] of every leaf module as it runs, and the network's output."""
+    rows = []
+    leaves = [m for m in net.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(
+        lambda m, a, out: rows.append((type(m).__name__, tuple(out.shape) if isinstance(out, torch.Tensor)
+                                       else None))) for m in leaves]
+    try:
+        with torch.no_grad():
+            out = net(X)
+    finally:
+        for h in handles:
+            h.remove()
+    return rows, out
+
+
+def _fmt_shape(shape) -> str:
+    return "(" + ", ".join(map(str, shape)) + ")" if shape is not None else "none"
+
+
+def compare_traces(received: list, expected: list, who: str, what: str) -> None:
+    """One line naming the first layer where two traces differ (without the expected value)."""
+    for i, (r, e) in enumerate(zip(received, expected), 1):
+        if r[0] != e[0]:
+            raise CheckError(f"{what}: layer {i} of {who} is a {r[0]}, which is not the layer the "
+                             f"exercise asks for at this position")
+        if r[1] != e[1]:
+            raise CheckError(f"{what}: layer {i} of {who} ({r[0]}) outputs shape {_fmt_shape(r[1])}, "
+                             f"which is not right (check its kernel size, padding and stride, or the "
+                             f"layer before it)")
+    if len(received) != len(expected):
+        more = "more" if len(received) > len(expected) else "fewer"
+        raise CheckError(f"{what}: {who} has {len(received)} layers, {more} than the exercise asks for")
+
+
+def module_result(net, X: torch.Tensor, name: str) -> dict:
+    """What the grader keeps of a student's network: its trace, output and parameters."""
+    check_true(isinstance(net, nn.Module), f"{name} should return an nn.Module, not a {type(net).__name__}")
+    net = net.to(X.device).eval()
+    try:
+        trace, out = leaf_trace(net, X)
+    except CheckError:
+        raise
+    except Exception as e:
+        raise CheckError(f"{name}: the forward pass raised {type(e).__name__}: {e}".splitlines()[0]) from None
+    return {"trace": trace, "out": out.detach() if isinstance(out, torch.Tensor) else out, "X": X,
+            "params": [p.detach().clone() for p in net.parameters()]}
+
+
+def compare_with_reference(received: dict, ref: nn.Module, who: str, what: str, hint: str) -> None:
+    """Trace, parameter count, then the output with the student's weights copied into ``ref``."""
+    X = received["X"]
+    ref = ref.to(X.device).eval()
+    ref_trace, ref_out = leaf_trace(ref, X)
+    out = received["out"]
+    check_true(isinstance(out, torch.Tensor), f"{what}: {who} should return a tensor from its forward pass")
+    if tuple(out.shape) != tuple(ref_out.shape):
+        raise CheckError(f"{what}: {who} outputs shape {_fmt_shape(out.shape)} for an input of shape "
+                         f"{_fmt_shape(X.shape)}, which is not right")
+    compare_traces(received["trace"], ref_trace, who, what)
+    n_student = sum(p.numel() for p in received["params"])
+    n_ref = sum(p.numel() for p in ref.parameters())
+    if n_student != n_ref:
+        raise CheckError(f"{what}: {who} has {n_student:,} parameters, which is not right "
+                         f"(a missing bias, or a wrong channel count or layer width?)")
+    ref_params = list(ref.parameters())
+    shapes_ok = len(ref_params) == len(received["params"]) and all(
+        p.shape == q.shape for p, q in zip(ref_params, received["params"]))
+    check_true(shapes_ok, f"{what}: the parameters of {who} do not come in the order of the layers "
+                          f"asked for (define the layers in the order of the exercise)")
+    with torch.no_grad():
+        for p, q in zip(ref_params, received["params"]):
+            p.copy_(q)
+        expected = ref(X)
+    try:
+        check_tensor(out, expected, f"{what}: the output of {who}", hidden=True)
+    except CheckError as e:
+        raise CheckError(f"{e} ({hint})") from None
+
+
+# ----------------------------------------------------------------------------- lenet32
+
+def lenet32_reference(c1: int, c2: int, num_classes: int) -> nn.Sequential:
+    """LeNet-5 as published, for 32x32 inputs: no padding in the first convolution."""
+    return nn.Sequential(
+        nn.Conv2d(1, c1, kernel_size=5), nn.Sigmoid(), nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.Conv2d(c1, c2, kernel_size=5), nn.Sigmoid(), nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.Flatten(),
+        nn.Linear(c2 * 5 * 5, 120), nn.Sigmoid(),
+        nn.Linear(120, 84), nn.Sigmoid(),
+        nn.Linear(84, num_classes))
+
+
+def _lenet32_cases(gen, device):
+    fixed = [(6, 16, 10, 1), (1, 1, 2, 3), (4, 9, 5, 2)]
+    for _ in range(2):
+        fixed.append((randint(gen, 2, 12), randint(gen, 2, 20), randint(gen, 2, 15), randint(gen, 1, 4)))
+    return [(c1, c2, n, rand(gen, b, 1, 32, 32, device=device, low=0.0, high=1.0)) for c1, c2, n, b in fixed]
+
+
+def _run_lenet32(fn, case):
+    c1, c2, n, X = case
+    net = call(fn, c1, c2, n, name="lenet32")
+    return module_result(net, X, f"lenet32({c1}, {c2}, {n})")
+
+
+def _compare_lenet32(received, expected, what, hidden=True):
+    compare_with_reference(received, expected, "your network", what,
+                           "are the activations sigmoids and the pooling layers averages?")
+
+
+# ----------------------------------------------------------------------------- shape_table
+
+def _conv_stack(gen, device):
+    c = randint(gen, 1, 3)
+    h, w = randint(gen, 12, 20), randint(gen, 12, 24)
+    c1, c2 = randint(gen, 2, 8), randint(gen, 2, 8)
+    k1 = randint(gen, 1, 5)
+    body = nn.Sequential(nn.Conv2d(c, c1, k1, padding=k1 // 2), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(c1, c2, 3, stride=2), nn.Sigmoid(), nn.AvgPool2d(2, stride=1),
+                         nn.Flatten())
+    with torch.no_grad():
+        flat = body(torch.zeros(1, c, h, w)).shape[1]
+    net = nn.Sequential(*body, nn.Linear(flat, 7), nn.Dropout(0.5), nn.Linear(7, 3))
+    return net.to(device).eval(), (randint(gen, 1, 4), c, h, w)
+
+
+def _shape_cases(gen, device):
+    cases = [_conv_stack(gen, device) for _ in range(3)]
+    cases.append((nn.Sequential(nn.Conv2d(2, 5, 1)).to(device).eval(), (1, 2, 6, 9)))
+    cases.append((nn.Sequential(nn.Conv2d(3, 4, 7, stride=3, padding=2), nn.BatchNorm2d(4), nn.ReLU(),
+                                nn.MaxPool2d(3, stride=2, padding=1), nn.AdaptiveAvgPool2d((1, 1)),
+                                nn.Flatten(), nn.Linear(4, 2)).to(device).eval(), (2, 3, 31, 20)))
+    cases.append((nn.Sequential(nn.Flatten(), nn.Linear(30, 6), nn.Tanh(), nn.Linear(6, 4)).to(device).eval(),
+                   (5, 2, 3, 5)))
+    return cases
+
+
+def _shape_oracle(case):
+    net, shape = case
+    rows = []
+    handles = [m.register_forward_hook(lambda m, a, out: rows.append((type(m).__name__, tuple(out.shape))))
+               for m in net.children()]
+    try:
+        with torch.no_grad():
+            net(torch.zeros(shape, device=next(net.parameters()).device))
+    finally:
+        for h in handles:
+            h.remove()
+    return rows
+
+
+def _run_shape_table(fn, case):
+    net, shape = case
+    table = call(fn, net, shape, name="shape_table")
+    check_true(isinstance(table, (list, tuple)),
+               f"shape_table should return a list of (name, shape) pairs, not a {type(table).__name__}")
+    rows = []
+    for i, row in enumerate(table):
+        ok = isinstance(row, (list, tuple)) and len(row) == 2 and isinstance(row[0], str)
+        check_true(ok, f"shape_table: row {i} should be a pair (layer type name as a str, output shape), "
+                       f"received {str(row)[:60]}")
+        try:
+            rows.append((row[0], tuple(int(s) for s in row[1])))
+        except TypeError:
+            raise CheckError(f"shape_table: the shape in row {i} should be a tuple of ints or a torch.Size, "
+                             f"received a {type(row[1]).__name__}") from None
+    return rows
+
+
+def _compare_shape_table(received, expected, what, hidden=True):
+    compare_traces(received, expected, "your table", what)
+
+
+def _describe_shape(case):
+    net, shape = case
+    return f"a {len(list(net.children()))}-layer network, input {_fmt_shape(shape)}"
+
+
+# ----------------------------------------------------------------------------- accuracy
+
+def _accuracy_cases(gen, device):
+    cases = []
+    for sizes, fractions, dropout in (([16, 16, 5], [0.75, 0.5, 0.0], True),
+                                      ([10, 3], [0.2, 1.0], False),
+                                      ([8, 8, 8, 1], [0.5, 0.25, 1.0, 0.0], True),
+                                      ([7], [3 / 7], False)):
+        d, k = 12, randint(gen, 3, 10)
+        layers = [nn.Flatten(), nn.Linear(d, 32), nn.ReLU()]
+        if dropout:
+            layers.append(nn.Dropout(0.6))
+        layers.append(nn.Linear(32, k))
+        net = nn.Sequential(*layers).to(device)
+        with torch.no_grad():  # weights large enough for dropout to change many predictions
+            for m in net:
+                if isinstance(m, nn.Linear):
+                    m.weight.copy_(rand(gen, *m.weight.shape, device=device) * 2)
+        batches, n_correct, n_total = [], 0, 0
+        for size, frac in zip(sizes, fractions):
+            X = rand(gen, size, 1, 3, 4, device=device)
+            with torch.no_grad():
+                pred = net.eval()(X).argmax(1)
+            n_right = round(frac * size)
+            wrong = (pred + 1 + torch.randint(0, k - 1, (size,), generator=gen).to(device)) % k
+            y = torch.where(torch.arange(size, device=device) < n_right, pred, wrong)
+            batches.append((X, y))
+            n_correct, n_total = n_correct + n_right, n_total + size
+        net.train()  # the student must switch to evaluation mode
+        cases.append((net, batches, n_correct / n_total))
+    return cases
+
+
+def _run_accuracy(fn, case):
+    net, batches, _ = case
+    acc = call(fn, net, batches, name="accuracy")
+    if isinstance(acc, torch.Tensor) and acc.numel() == 1:
+        acc = acc.item()
+    check_true(isinstance(acc, (int, float)) and not isinstance(acc, bool),
+               f"accuracy should return a number (a Python float), not a {type(acc).__name__}")
+    return float(acc)
+
+
+def _compare_accuracy(received, expected, what, hidden=True):
+    if abs(received - expected) > 1e-9:
+        hint = ""
+        if received > 1:
+            hint = " (return the fraction of correct predictions, not their number)"
+        raise CheckError(f"{what}: accuracy returned {received:.4f}, which is not right{hint} (count the "
+                         f"correct predictions over all examples, with the network in evaluation mode)")
+
+
+def _describe_accuracy(case):
+    net, batches, _ = case
+    return f"batches of {', '.join(str(len(b[1])) for b in batches)} examples"
+
+
+# ----------------------------------------------------------------------------- modern_lenet
+
+BUDGET_S = 8.0          # CPU seconds (one thread) for the whole training run
+MAX_PARAMETERS = 100_000
+THRESHOLD_REAL = 0.60   # on Fashion-MNIST (the sample or the full set)
+THRESHOLD_GENERATED = 0.80  # on the generated stand-in data (it is easier)
+RECIPE = dict(epochs=2, batch_size=32, lr=0.02, momentum=0.9, train_images=3500, test_images=1000, seed=0)
+
+
+def _init_xavier(m):
+    if isinstance(m, (nn.Linear, nn.Conv2d)):
+        nn.init.xavier_uniform_(m.weight)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+
+def check_modern_structure(net, name="modern_lenet()"):
+    check_true(isinstance(net, nn.Module), f"{name} should return an nn.Module, not a {type(net).__name__}")
+    mods = list(net.modules())
+    check_true(sum(isinstance(m, nn.Conv2d) for m in mods) >= 2, f"{name} should have at least two nn.Conv2d layers")
+    check_true(any(isinstance(m, nn.MaxPool2d) for m in mods), f"{name} should use max pooling (nn.MaxPool2d)")
+    check_true(any(isinstance(m, nn.ReLU) for m in mods), f"{name} should use ReLU activations (nn.ReLU)")
+    check_true(not any(isinstance(m, (nn.Sigmoid, nn.Tanh)) for m in mods),
+               f"{name} still has sigmoid or tanh activations: replace them by nn.ReLU")
+    check_true(not any(isinstance(p, nn.parameter.UninitializedParameter) for p in net.parameters()),
+               f"{name} has lazy layers that are not initialised yet: run one forward pass first")
+    n = sum(p.numel() for p in net.parameters())
+    check_true(n <= MAX_PARAMETERS, f"{name} has {n:,} parameters; at most {MAX_PARAMETERS:,} are allowed")
+
+
+def _modern_cases(gen, device):
+    return [(device,)]
+
+
+def _run_modern(fn, case):
+    from ..data import data_loaders, load_or_generate
+
+    (device,) = case
+    r = RECIPE
+    torch.manual_seed(r["seed"])
+    net = call(fn, name="modern_lenet")
+    check_true(isinstance(net, nn.Module), f"modern_lenet() should return an nn.Module, not a {type(net).__name__}")
+    net = net.to(device)
+    with torch.no_grad():
+        try:
+            out = net.eval()(torch.zeros(2, 1, 28, 28, device=device))
+        except Exception as e:
+            raise CheckError(f"modern_lenet(): the forward pass on a (2, 1, 28, 28) batch raised "
+                             f"{type(e).__name__}: {e}".splitlines()[0]) from None
+    check_true(isinstance(out, torch.Tensor) and tuple(out.shape) == (2, 10),
+               f"modern_lenet() should output shape (2, 10) for a (2, 1, 28, 28) batch")
+    check_modern_structure(net)
+    net.apply(_init_xavier)
+    data = load_or_generate()
+    train_iter, test_iter, _ = data_loaders(r["batch_size"], device=device, data=data, seed=r["seed"],
+                                            train_limit=r["train_images"], test_limit=r["test_images"])
+    optimizer = torch.optim.SGD(net.parameters(), lr=r["lr"], momentum=r["momentum"])
+    threads = torch.get_num_threads()
+    clock = time.process_time if device.type == "cpu" else time.perf_counter
+    torch.set_num_threads(1)
+    try:
+        start = clock()
+        net.train()
+        for _ in range(r["epochs"]):
+            for X, y in train_iter:
+                loss = F.cross_entropy(net(X), y)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                if clock() - start > BUDGET_S:
+                    raise CheckError(f"modern_lenet(): training went over the budget of {BUDGET_S:.0f} s "
+                                     f"before finishing {r['epochs']} epochs: make the network smaller")
+        net.eval()
+        correct = total = 0
+        with torch.no_grad():
+            for X, y in test_iter:
+                correct += int((net(X).argmax(1) == y).sum())
+                total += len(y)
+    finally:
+        torch.set_num_threads(threads)
+    return {"accuracy": correct / total, "generated": data.generated, "source": data.source}
+
+
+def _compare_modern(received, expected, what, hidden=True):
+    threshold = THRESHOLD_GENERATED if received["generated"] else THRESHOLD_REAL
+    if not received["accuracy"] >= threshold:
+        raise CheckError(f"{what}: after the grader's training your network reached test accuracy "
+                         f"{received['accuracy']:.3f}, below the required {threshold:.2f} "
+                         f"(data: {received['source']})")
+
+
+register(
+    Item("ch05.lenet32", cases=_lenet32_cases, run=_run_lenet32,
+         oracle=lambda c: lenet32_reference(c[0], c[1], c[2]), compare=_compare_lenet32,
+         describe=lambda c: f"lenet32({c[0]}, {c[1]}, {c[2]}), batch of {c[3].shape[0]}"),
+    Item("ch05.shape_table", cases=_shape_cases, run=_run_shape_table, oracle=_shape_oracle,
+         compare=_compare_shape_table, describe=_describe_shape),
+    Item("ch05.accuracy", cases=_accuracy_cases, run=_run_accuracy, oracle=lambda c: c[2],
+         compare=_compare_accuracy, describe=_describe_accuracy),
+    Item("ch05.modern_lenet", cases=_modern_cases, run=_run_modern, oracle=lambda c: None,
+         compare=_compare_modern, describe=lambda c: f"trained on {c[0].type}"),
+)

@@ -92,7 +92,7 @@ EXPECTED = {  # student: (status, score, text that must be in the reasons)
     "editedlocked": ("flagged", 10, "cell setup was edited"),
     "loop": ("flagged", 7, "cell limit"),
     "membomb": ("graded", 9, None),
-    "forkbomb": ("flagged", 9, None),
+    "forkbomb": ("flagged", None, "timed out"),
     "exits": ("flagged", 5, "DeadKernelError"),
     "systemexit": ("graded", 9, None),
     "bigoutput": ("graded", 10, None),

@@ -61,8 +61,10 @@ def policy(notebook_dir: str, ipc_dir: str, workdir: Path, *, cpu_seconds: int,
     """What the kernel of one notebook may see and use."""
     hide = [str(Path(workdir).resolve()), str(SOLUTIONS), str(REPO / ".git"), str(REPO / "work"),
             "/root", "/home"]
-    # Python itself may live under a home folder (pyenv): it stays visible, read-only
-    show = sorted({os.path.realpath(p) for p in (sys.base_prefix, sys.prefix)})
+    # What the kernel needs even where it lies under a hidden folder or under /tmp: the course,
+    # Python itself (pyenv keeps it under /root) and the data sets, all read-only.
+    show = [REPO, sys.prefix, sys.base_prefix, REPO.parent / "shared", os.environ.get("FASHION_MNIST_DIR")]
+    show = sorted({os.path.realpath(p) for p in show if p and os.path.isdir(p)})
     return {"notebook_dir": notebook_dir, "ipc_dir": ipc_dir, "hide": hide, "show": show,
             "cpu_seconds": cpu_seconds, "memory_bytes": None if cuda else memory_bytes,
             "file_bytes": file_bytes, "processes": processes, "open_files": open_files}
@@ -89,6 +91,14 @@ def _pids_cgroup(limit: int) -> None:
         pass  # RLIMIT_NPROC below still applies
 
 
+def _bind_back(handles: dict) -> None:
+    """Bind each folder (held open by a handle) at its own path again."""
+    for target, fd in handles.items():
+        os.makedirs(target, exist_ok=True)
+        _mount(f"/proc/self/fd/{fd}", target, None, MS_BIND)
+        os.close(fd)
+
+
 def enter(request: dict) -> None:
     """Called in the forked kernel process: enter the sandbox described in its environment."""
     raw = request["env"].get(ENV_KEY)
@@ -99,19 +109,25 @@ def enter(request: dict) -> None:
     _pids_cgroup(p["processes"])
     _call("unshare", CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    # handles on the kernel's own folders, taken in the new namespace before anything is hidden
-    keep = {p[k]: os.open(p[k], os.O_RDONLY | os.O_DIRECTORY) for k in ("notebook_dir", "ipc_dir")}
+    # Handles on what must stay visible, taken in the new namespace before anything is covered.
+    own = {p[k]: os.open(p[k], os.O_RDONLY | os.O_DIRECTORY) for k in ("notebook_dir", "ipc_dir")}
+    show = {path: os.open(path, os.O_RDONLY | os.O_DIRECTORY) for path in p["show"]}
+    under = (lambda path, top: path == top or path.startswith(top.rstrip("/") + "/"))
+    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=512m,mode=1777")
+    first = {k: v for k, v in show.items() if under(k, "/tmp")}
+    _bind_back(first)
     hidden = [h for h in p["hide"] if os.path.isdir(h)]
-    for path in p["show"]:
-        if any(path == h or path.startswith(h + "/") for h in hidden):
-            keep[path] = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     for path in hidden:
         _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
-    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=512m,mode=1777")
-    for target, fd in keep.items():  # put back the kernel's own folders and Python itself
-        os.makedirs(target, exist_ok=True)
-        _mount(f"/proc/self/fd/{fd}", target, None, MS_BIND)
-        os.close(fd)
+    again = {k: v for k, v in show.items() if any(under(k, h) for h in hidden)}
+    _bind_back(again)
+    for path in p["hide"]:  # hidden folders inside what was just put back stay hidden
+        if any(under(path, k) for k in again) and os.path.isdir(path):
+            _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
+    _bind_back(own)
+    for path, fd in show.items():
+        if path not in first and path not in again:
+            os.close(fd)
     writable = {"/tmp", p["notebook_dir"], p["ipc_dir"]}
     for line in open("/proc/self/mountinfo").read().splitlines():
         point = line.split()[4].replace("\\040", " ")

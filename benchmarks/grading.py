@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,6 +33,7 @@ from autograder.grade import autograde  # noqa: E402
 from autograder.synthetic import submission, write_submission  # noqa: E402
 
 BIN = Path(sys.executable).parent
+warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader with SQLAlchemy 2
 
 
 def answers(assignment: str) -> list[tuple[str, str]]:

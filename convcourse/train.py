@@ -134,7 +134,8 @@ def train(net: nn.Module, train_iter, test_iter, epochs: int, lr: float, device=
     n_batches = len(train_iter) if hasattr(train_iter, "__len__") else None
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        # a text bar: a notebook widget would need JavaScript from the network in the offline book
+        from tqdm import tqdm
         bar = tqdm(total=None if n_batches is None else epochs * n_batches, unit="batch",
                    mininterval=0.5, leave=True, dynamic_ncols=False, ncols=90)
     train_seconds = 0.0

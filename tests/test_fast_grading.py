@@ -34,7 +34,7 @@ def _grades(settings):
 
 def test_warm_cold_and_dask_grade_identically(tmp_path):
     results = {}
-    for name, kw in {"cold": dict(warm=False), "warm": dict(jobs=2),
+    for name, kw in {"cold": dict(warm=False, sandbox=False), "warm": dict(jobs=2),
                      "dask": dict(jobs=2, cluster="local")}.items():
         work = tmp_path / name
         _class(work, 4)

@@ -1,0 +1,391 @@
+"""Hidden tests of chapter 7: VGG.
+
+Oracles are PyTorch modules assembled here from ``nn.Conv2d``, ``nn.MaxPool2d`` and
+``nn.Linear`` (never the course's own ``convcourse.models.vgg``), torchvision's
+``vgg11/13/16/19`` (built on the ``meta`` device: no weights, no download), parameter
+counts by ``sum(p.numel())``, FLOPs by ``torch.utils.flop_counter.FlopCounterMode``
+and receptive fields by autograd.
+
+To check a student's block or network on numbers, not only on shapes, the reference
+module gets random weights; they are copied into the student's module, parameter by
+parameter in registration order, after checking that the shapes agree; then both run
+on the same input.  A missing ReLU, the wrong pooling or the wrong padding shows up
+as a wrong output.
+
+The helpers :func:`transplant` and :func:`randomize` are shared with chapters 8 and 9.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from ..check import CheckError, call, check_true, check_value
+from . import Item, rand, randint, register
+
+
+# --------------------------------------------------------------------------- helpers
+def one_thread(fn):
+    """Run ``fn`` with one CPU thread: whole networks on a small shared CPU are several times
+    faster that way than with threads that wait for each other (nothing changes on a GPU)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        n = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch.set_num_threads(n)
+    return wrapper
+
+
+def randomize(module: nn.Module, gen: torch.Generator) -> nn.Module:
+    """Fill every parameter (on the CPU) with uniform values of variance 2 / fan_in, stable through ReLUs."""
+    with torch.no_grad():
+        for p in module.parameters():
+            bound = math.sqrt(6.0 / p[0].numel()) if p.dim() > 1 else 0.1
+            p.uniform_(-bound, bound, generator=gen)  # in place: large networks stay cheap
+    return module
+
+
+def _shape_list(shapes):
+    return "[" + ", ".join("x".join(map(str, s)) for s in shapes) + "]"
+
+
+def transplant(student, reference: nn.Module, who: str) -> nn.Module:
+    """Copy ``reference``'s parameters into ``student`` (same order and shapes); return it in eval mode."""
+    check_true(isinstance(student, nn.Module),
+               f"{who} should return an nn.Module, received a {type(student).__name__}")
+    mine = list(student.named_parameters())
+    for name, p in mine:
+        if isinstance(p, nn.parameter.UninitializedParameter):
+            raise CheckError(f"{who}: parameter {name} is uninitialised (a Lazy layer): give every "
+                             f"layer its input size (nn.Conv2d / nn.Linear, not LazyConv2d / LazyLinear)")
+    ref = list(reference.parameters())
+    got = [tuple(p.shape) for _, p in mine]
+    want = [tuple(p.shape) for p in ref]
+    if got != want:
+        for i, (g, w) in enumerate(zip(got, want)):
+            if g != w:
+                raise CheckError(f"{who}: parameter {i} ({mine[i][0]}) has shape {'x'.join(map(str, g))}, "
+                                 f"expected {'x'.join(map(str, w))} (parameters are compared in the order "
+                                 f"the layers are created)")
+        raise CheckError(f"{who}: your module has {len(got)} parameter tensors, expected {len(want)} "
+                         f"(weights and biases of the layers the exercise lists)")
+    device = ref[0].device if ref else torch.device("cpu")
+    student = student.to(device)
+    with torch.no_grad():
+        for (_, p), r in zip(student.named_parameters(), ref):
+            p.copy_(r)
+    return student.eval()
+
+
+def n_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def flops(module: nn.Module, shape) -> int:
+    """FLOPs of one forward pass as FlopCounterMode counts them (a copy on the meta device)."""
+    with torch.device("meta"):
+        x = torch.zeros(shape)
+    with FlopCounterMode(display=False) as counter:
+        module.to("meta")(x)
+    return int(counter.get_total_flops())
+
+
+def _call_tuple(fn, args, name, length):
+    out = call(fn, *args, name=name)
+    if not isinstance(out, (tuple, list)) or len(out) != length:
+        raise CheckError(f"{name} should return a tuple of {length} numbers, received "
+                         f"{type(out).__name__}")
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- references
+def ref_block(num_convs, out_channels, in_channels):
+    """n 3x3 convolutions (padding 1) with ReLUs, then 2x2 max pooling: from nn layers."""
+    layers = []
+    c = in_channels
+    for _ in range(num_convs):
+        layers += [nn.Conv2d(c, out_channels, kernel_size=(3, 3), padding=(1, 1)), nn.ReLU()]
+        c = out_channels
+    layers.append(nn.MaxPool2d(kernel_size=(2, 2), stride=(2, 2)))
+    return nn.Sequential(*layers)
+
+
+def _ref_features(arch, in_channels):
+    blocks, c = [], in_channels
+    for num_convs, out_channels in arch:
+        blocks.append(ref_block(num_convs, out_channels, c))
+        c = out_channels
+    return blocks
+
+
+def ref_vgg(arch, in_channels=1, num_classes=10, image_size=224, hidden=4096):
+    """A VGG network assembled from nn layers; the flatten size is found by a forward pass (meta device)."""
+    with torch.device("meta"):
+        probe = nn.Sequential(*_ref_features(arch, in_channels))
+        flat = probe(torch.zeros(1, in_channels, image_size, image_size)).numel()
+    return nn.Sequential(
+        *_ref_features(arch, in_channels), nn.Flatten(),
+        nn.Linear(flat, hidden), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(hidden, num_classes))
+
+
+def ref_alexnet():
+    """Chapter 6's AlexNet for one-channel 224x224 inputs and 10 classes, from nn layers."""
+    return nn.Sequential(
+        nn.Conv2d(1, 96, 11, stride=4, padding=1), nn.ReLU(), nn.MaxPool2d(3, stride=2),
+        nn.Conv2d(96, 256, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, stride=2),
+        nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(384, 384, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, stride=2),
+        nn.Flatten(),
+        nn.Linear(6400, 4096), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(4096, 10))
+
+
+def torchvision_arch(name: str):
+    """(num_convs, out_channels) per block, read off torchvision's VGG features (meta device)."""
+    import torchvision
+    with torch.device("meta"):
+        model = getattr(torchvision.models, name)(weights=None)
+    arch, convs, out = [], 0, None
+    for layer in model.features:
+        if isinstance(layer, nn.Conv2d):
+            convs, out = convs + 1, layer.out_channels
+        elif isinstance(layer, nn.MaxPool2d):
+            arch.append((convs, out))
+            convs = 0
+    conv_params = sum(n_params(m) for m in model.features if isinstance(m, nn.Conv2d))
+    return tuple(arch), conv_params
+
+
+# --------------------------------------------------------------------------- vgg_block
+def _block_cases(gen, device):
+    fixed = [(1, 4, 3, (2, 3, 8, 8)), (2, 8, 3, (1, 3, 7, 9)), (3, 5, 2, (2, 2, 6, 4)),
+             (1, 1, 1, (1, 1, 2, 2)), (2, 6, 4, (3, 4, 11, 5))]
+    for _ in range(2):
+        c_in = randint(gen, 1, 6)
+        fixed.append((randint(gen, 1, 3), randint(gen, 1, 8), c_in,
+                      (randint(gen, 1, 3), c_in, randint(gen, 2, 12), randint(gen, 2, 12))))
+    cases = []
+    for n, c_out, c_in, shape in fixed:
+        ref = randomize(ref_block(n, c_out, c_in), gen).to(device)
+        cases.append((n, c_out, c_in, rand(gen, *shape, device=device), ref))
+    return cases
+
+
+def _run_block(fn, case):
+    n, c_out, c_in, X, ref = case
+    who = f"vgg_block({n}, {c_out}, {c_in})"
+    block = transplant(call(fn, n, c_out, c_in, name="vgg_block"), ref, who)
+    return call(block, X, name=f"{who}.forward")
+
+
+# --------------------------------------------------------------------------- vgg
+def _vgg_cases(gen, device):
+    fixed = [(((1, 4), (1, 8)), 1, 10, 16, 32, 2),
+             (((2, 4), (1, 6), (1, 8)), 3, 5, 24, 16, 2),   # 24 -> 12 -> 6 -> 3
+             (((1, 3),), 2, 7, 9, 12, 3),                    # odd size: 9 -> 4
+             (((1, 2),) * 5, 1, 10, 32, 8, 1),               # five blocks: 32 -> 1
+             (((1, 2), (2, 3)), 1, 4, 14, 6, 2)]             # 14 -> 7 -> 3
+    nb = randint(gen, 1, 3)
+    arch = tuple((randint(gen, 1, 2), randint(gen, 1, 6)) for _ in range(nb))
+    fixed.append((arch, randint(gen, 1, 3), randint(gen, 2, 6), randint(gen, 2 ** nb, 20), randint(gen, 4, 16), 2))
+    cases = []
+    for arch, c_in, ncls, size, hidden, batch in fixed:
+        ref = randomize(ref_vgg(arch, c_in, ncls, size, hidden), gen).to(device)
+        X = rand(gen, batch, c_in, size, size, device=device)
+        cases.append((arch, c_in, ncls, size, hidden, X, ref))
+    return cases
+
+
+def _describe_vgg(case):
+    arch, c_in, ncls, size, hidden, X, _ = case
+    return (f"vgg({arch}, in_channels={c_in}, num_classes={ncls}, image_size={size}, hidden={hidden}) "
+            f"on a {'x'.join(map(str, X.shape))} input")
+
+
+def _run_vgg(fn, case):
+    arch, c_in, ncls, size, hidden, X, ref = case
+    net = call(fn, arch, in_channels=c_in, num_classes=ncls, image_size=size, hidden=hidden, name="vgg")
+    check_true(isinstance(net, nn.Module), f"vgg should return an nn.Module, received a {type(net).__name__}")
+    drops = [m.p for m in net.modules() if isinstance(m, nn.Dropout)]
+    check_true(len(drops) == 2 and all(p == 0.5 for p in drops),
+               f"vgg: expected two nn.Dropout(0.5) layers (after the first two dense layers), found "
+               f"{len(drops)} with p = {drops}")
+    net = transplant(net, ref, "vgg")
+    return call(net, X, name="vgg(...).forward")
+
+
+# --------------------------------------------------------------------------- configurations
+def _config_cases(gen, device):
+    cases = [("arch", "vgg16"), ("arch", "vgg19")]
+    cases += [("params", name, 3) for name in ("vgg11", "vgg13", "vgg16", "vgg19")]
+    for _ in range(3):
+        arch = tuple((randint(gen, 1, 4), randint(gen, 1, 64)) for _ in range(randint(gen, 1, 5)))
+        cases.append(("params", arch, randint(gen, 1, 4)))
+    cases.append(("params", ((1, 1),), 1))
+    return cases
+
+
+def _describe_config(case):
+    if case[0] == "arch":
+        return f"{case[1].upper()}_ARCH against torchvision.models.{case[1]}"
+    what = f"torchvision's {case[1]}" if isinstance(case[1], str) else str(case[1])
+    return f"vgg_conv_params({what}, in_channels={case[2]})"
+
+
+def _run_config(obj, case):
+    if not (isinstance(obj, tuple) and len(obj) == 3):
+        raise CheckError("pass the tuple (VGG16_ARCH, VGG19_ARCH, vgg_conv_params)")
+    vgg16_arch, vgg19_arch, fn = obj
+    if case[0] == "arch":
+        arch = vgg16_arch if case[1] == "vgg16" else vgg19_arch
+        label = f"{case[1].upper()}_ARCH"
+        try:
+            arch = tuple((int(n), int(c)) for n, c in arch)
+        except (TypeError, ValueError):
+            raise CheckError(f"{label} should be a tuple of (num_convs, out_channels) pairs") from None
+        return ("arch", label, arch)
+    _, arch, c_in = case
+    if isinstance(arch, str):
+        arch = torchvision_arch(arch)[0]
+    return ("params", None, call(fn, arch, c_in, name="vgg_conv_params"))
+
+
+def _oracle_config(case):
+    if case[0] == "arch":
+        return ("arch", None, torchvision_arch(case[1])[0])
+    _, arch, c_in = case
+    if isinstance(arch, str):
+        return ("params", None, torchvision_arch(arch)[1])
+    convs, c = [], c_in
+    for n, out in arch:
+        for _ in range(n):
+            convs.append(nn.Conv2d(c, out, 3, padding=1, device="meta"))
+            c = out
+    return ("params", None, sum(n_params(m) for m in convs))
+
+
+def _compare_config(received, expected, what, hidden=True):
+    kind, label, got = received
+    want = expected[2]
+    if kind == "params":
+        check_value(got, want, what, hidden=True, rel=1e-12)
+        return
+    if len(got) != len(want):
+        raise CheckError(f"{what}: {label} has {len(got)} blocks; VGG networks have {len(want)}")
+    for i, (g, w) in enumerate(zip(got, want)):
+        if g != w:
+            raise CheckError(f"{what}: block {i + 1} of {label}, {g}, differs from torchvision's "
+                             f"(count the 3x3 convolutions between two max poolings)")
+
+
+# --------------------------------------------------------------------------- cost
+def _cost_cases(gen, device):
+    from convcourse.models.vgg import CFGS  # only the published architecture tuples, not the builders
+    cases = [(CFGS["vgg11"], 224, 1, 10, 4096), (CFGS["vgg11_narrow"], 224, 1, 10, 4096),
+             (CFGS["vgg11_narrow"], 64, 1, 10, 4096), (CFGS["vgg16"], 224, 3, 1000, 4096),
+             (((1, 4), (2, 8)), 50, 3, 7, 32), (((2, 5),), 9, 2, 3, 10)]
+    nb = randint(gen, 1, 4)
+    arch = tuple((randint(gen, 1, 3), randint(gen, 1, 32)) for _ in range(nb))
+    cases.append((arch, randint(gen, 2 ** nb, 64), randint(gen, 1, 3), randint(gen, 2, 20), randint(gen, 8, 64)))
+    return cases
+
+
+def _run_cost(fn, case):
+    arch, size, c_in, ncls, hidden = case
+    return _call_tuple(fn, (arch, size, c_in, ncls, hidden), "vgg_cost", 2)
+
+
+def _oracle_cost(case):
+    arch, size, c_in, ncls, hidden = case
+    with torch.device("meta"):
+        net = ref_vgg(arch, c_in, ncls, size, hidden)
+    return (n_params(net), flops(net, (1, c_in, size, size)))
+
+
+def _describe_cost(case):
+    arch, size, c_in, ncls, hidden = case
+    return f"vgg_cost({arch}, {size}, {c_in}, {ncls}, {hidden})"
+
+
+def _compare_pair(received, expected, what, hidden=True):
+    for i, label in enumerate(("parameters", "FLOPs")):
+        check_value(received[i], expected[i], f"{what}: {label}", hidden=True, rel=1e-12)
+
+
+def _oracle_vs_alexnet(case):
+    from convcourse.models.vgg import CFGS
+    with torch.device("meta"):
+        v, a = ref_vgg(CFGS["vgg11"], 1, 10, 224, 4096), ref_alexnet()
+    shape = (1, 1, 224, 224)
+    return (n_params(v) / n_params(a), flops(v, shape) / flops(a, shape))
+
+
+def _run_vs_alexnet(obj, case):
+    if not isinstance(obj, (tuple, list)) or len(obj) != 2:
+        raise CheckError("VGG11_VS_ALEXNET should be a pair (parameter ratio, FLOP ratio)")
+    return tuple(obj)
+
+
+def _compare_ratio(received, expected, what, hidden=True):
+    for i, label in enumerate(("parameter ratio", "FLOP ratio")):
+        check_value(received[i], expected[i], f"VGG11_VS_ALEXNET: the {label}", hidden=True, rel=1e-3)
+
+
+# --------------------------------------------------------------------------- stacked 3x3
+def _stack_cases(gen, device):
+    cases = [(2, 3, 8), (1, 5, 8), (3, 3, 4), (1, 1, 3), (1, 7, 2), (4, 5, 1), (2, 1, 5)]
+    cases.append((randint(gen, 1, 5), 2 * randint(gen, 0, 3) + 1, randint(gen, 1, 16)))
+    return cases
+
+
+def _run_stack(fn, case):
+    return _call_tuple(fn, case, "stacked_convs", 2)
+
+
+def _oracle_stack(case):
+    n, k, c = case
+    # receptive field by autograd: one output pixel's gradient with respect to the input
+    L = n * k + 5
+    convs = nn.Sequential(*[nn.Conv2d(1, 1, k) for _ in range(n)])
+    with torch.no_grad():
+        for m in convs:
+            m.weight.fill_(1.0)
+            m.bias.zero_()
+    X = torch.zeros(1, 1, L, L, requires_grad=True)
+    Y = convs(X)
+    Y[0, 0, Y.shape[2] // 2, Y.shape[3] // 2].backward()
+    rf = int((X.grad[0, 0].abs().sum(dim=1) > 0).sum())
+    params = sum(n_params(nn.Conv2d(c, c, k, device="meta")) for _ in range(n))
+    return (rf, params)
+
+
+def _compare_stack(received, expected, what, hidden=True):
+    for i, label in enumerate(("receptive field", "parameters")):
+        check_value(received[i], expected[i], f"{what}: {label}", hidden=True, rel=1e-12)
+
+
+register(
+    Item("ch07.vgg_block", cases=_block_cases, run=one_thread(_run_block),
+         oracle=one_thread(lambda c: c[4].eval()(c[3])),
+         describe=lambda c: f"vgg_block({c[0]}, {c[1]}, {c[2]}) on a {'x'.join(map(str, c[3].shape))} input"),
+    Item("ch07.vgg", cases=_vgg_cases, run=one_thread(_run_vgg), oracle=one_thread(lambda c: c[6].eval()(c[5])),
+         describe=_describe_vgg),
+    Item("ch07.vgg_configs", cases=_config_cases, run=_run_config, oracle=_oracle_config,
+         compare=_compare_config, describe=_describe_config),
+    Item("ch07.vgg_cost", cases=_cost_cases, run=_run_cost, oracle=_oracle_cost,
+         compare=_compare_pair, describe=_describe_cost),
+    Item("ch07.vgg_vs_alexnet", cases=lambda gen, device: [("VGG-11 / AlexNet",)], run=_run_vs_alexnet,
+         oracle=_oracle_vs_alexnet, compare=_compare_ratio, describe=lambda c: c[0]),
+    Item("ch07.stacked_convs", cases=_stack_cases, run=_run_stack, oracle=one_thread(_oracle_stack),
+         compare=_compare_stack, describe=lambda c: f"stacked_convs({c[0]}, {c[1]}, {c[2]})"),
+)

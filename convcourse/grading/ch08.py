@@ -1,0 +1,155 @@
+"""Hidden tests of chapter 8: Network in Network.
+
+Oracles are modules assembled here from ``nn.Conv2d``, ``nn.MaxPool2d``,
+``nn.AdaptiveAvgPool2d`` and ``nn.Linear`` (never ``convcourse.models.nin``), parameter
+counts by ``sum(p.numel())`` and FLOPs by ``FlopCounterMode``.  Blocks and networks
+are checked on numbers: the reference gets random weights, which are copied into the
+student's module in registration order (see :func:`convcourse.grading.ch07.transplant`).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..check import CheckError, call, check_true, check_value
+from . import Item, rand, randint, register
+from .ch07 import flops, n_params, one_thread, randomize, transplant
+
+
+def ref_nin_block(out_channels, kernel_size, strides, padding, in_channels, num_1x1=2):
+    layers = [nn.Conv2d(in_channels, out_channels, kernel_size, stride=strides, padding=padding), nn.ReLU()]
+    for _ in range(num_1x1):
+        layers += [nn.Conv2d(out_channels, out_channels, kernel_size=(1, 1)), nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
+def ref_nin(num_classes=10, in_channels=1):
+    return nn.Sequential(
+        ref_nin_block(96, 11, 4, 0, in_channels), nn.MaxPool2d(3, stride=2),
+        ref_nin_block(256, 5, 1, 2, 96), nn.MaxPool2d(3, stride=2),
+        ref_nin_block(384, 3, 1, 1, 256), nn.MaxPool2d(3, stride=2),
+        nn.Dropout(0.5),
+        ref_nin_block(num_classes, 3, 1, 1, 384),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+
+def _shape(t):
+    return "x".join(map(str, t.shape))
+
+
+# --------------------------------------------------------------------------- nin_block
+def _block_cases(gen, device):
+    fixed = [(4, 3, 1, 1, 2, (2, 2, 6, 6)),
+             (6, 5, 2, 0, 3, (1, 3, 11, 9)),
+             (3, 1, 1, 0, 1, (2, 1, 4, 5)),      # 1x1 kernel
+             (2, 4, 3, 1, 2, (1, 2, 10, 7)),
+             (3, 2, 3, 0, 2, (1, 2, 9, 9)),      # stride larger than the kernel
+             (4, 5, 1, 0, 1, (1, 1, 5, 5)),      # kernel as large as the input
+             (5, 11, 4, 0, 1, (2, 1, 31, 27))]   # NiN's first block, narrower
+    k = randint(gen, 1, 5)
+    c_in = randint(gen, 1, 4)
+    fixed.append((randint(gen, 1, 6), k, randint(gen, 1, 3), randint(gen, 0, k // 2), c_in,
+                  (randint(gen, 1, 3), c_in, randint(gen, k, 12), randint(gen, k, 12))))
+    cases = []
+    for out, k, s, p, c_in, shape in fixed:
+        ref = randomize(ref_nin_block(out, k, s, p, c_in), gen).to(device)
+        cases.append((out, k, s, p, c_in, rand(gen, *shape, device=device), ref))
+    return cases
+
+
+def _run_block(fn, case):
+    out, k, s, p, c_in, X, ref = case
+    who = f"nin_block({out}, {k}, {s}, {p}, {c_in})"
+    block = transplant(call(fn, out, k, s, p, c_in, name="nin_block"), ref, who)
+    return call(block, X, name=f"{who}.forward")
+
+
+# --------------------------------------------------------------------------- nin
+def _nin_cases(gen, device):
+    fixed = [(10, 1, (1, 1, 224, 224)), (10, 1, (2, 1, 96, 96)), (5, 3, (1, 3, 67, 67)),
+             (7, 2, (2, 2, 80, 100))]
+    cases = []
+    for ncls, c_in, shape in fixed:
+        ref = randomize(ref_nin(ncls, c_in), gen).to(device)
+        cases.append((ncls, c_in, rand(gen, *shape, device=device), ref))
+    return cases
+
+
+def _run_nin(fn, case):
+    ncls, c_in, X, ref = case
+    net = call(fn, num_classes=ncls, in_channels=c_in, name="nin")
+    check_true(isinstance(net, nn.Module), f"nin should return an nn.Module, received a {type(net).__name__}")
+    check_true(not any(isinstance(m, nn.Linear) for m in net.modules()),
+               "nin: NiN has no dense (nn.Linear) layer: end with a NiN block of num_classes channels "
+               "and global average pooling")
+    drops = [m.p for m in net.modules() if isinstance(m, nn.Dropout)]
+    check_true(drops == [0.5], f"nin: expected one nn.Dropout(0.5) before the last NiN block, found "
+                               f"{len(drops)} with p = {drops}")
+    net = transplant(net, ref, f"nin(num_classes={ncls}, in_channels={c_in})")
+    return call(net, X, name="nin(...).forward")
+
+
+# --------------------------------------------------------------------------- heads
+def _head_cases(gen, device):
+    cases = [(384, 5, 5, 10), (1, 1, 1, 2), (16, 7, 3, 1), (512, 7, 7, 1000)]
+    cases.append((randint(gen, 1, 256), randint(gen, 1, 9), randint(gen, 1, 9), randint(gen, 2, 100)))
+    return cases
+
+
+def _oracle_head(case):
+    c, h, w, ncls = case
+    with torch.device("meta"):
+        gap = nn.Sequential(nn.Conv2d(c, ncls, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        dense = nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, ncls))
+        x = torch.zeros(1, c, h, w)
+        assert gap(x).shape == dense(x).shape == (1, ncls)
+    return (n_params(gap), n_params(dense))
+
+
+def _run_pair(name):
+    def run(fn, case):
+        out = call(fn, *case, name=name)
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            raise CheckError(f"{name} should return a pair of numbers, received {type(out).__name__}")
+        return tuple(out)
+    return run
+
+
+def _compare_pair(labels):
+    def compare(received, expected, what, hidden=True):
+        for i, label in enumerate(labels):
+            check_value(received[i], expected[i], f"{what}: {label}", hidden=True, rel=1e-12)
+    return compare
+
+
+# --------------------------------------------------------------------------- cost of 1x1 layers
+def _cost_cases(gen, device):
+    cases = [(1, 96, 11, 4, 0, 224, 224, 2), (1, 96, 11, 4, 0, 224, 224, 0), (96, 256, 5, 1, 2, 26, 26, 1),
+             (384, 10, 3, 1, 1, 5, 5, 2), (3, 8, 3, 2, 1, 9, 7, 4), (2, 4, 1, 1, 0, 6, 5, 3),
+             (4, 6, 2, 3, 0, 10, 11, 2)]
+    k = randint(gen, 1, 7)
+    cases.append((randint(gen, 1, 16), randint(gen, 1, 64), k, randint(gen, 1, 4), randint(gen, 0, k // 2),
+                  randint(gen, k, 40), randint(gen, k, 40), randint(gen, 0, 4)))
+    return cases
+
+
+def _oracle_cost(case):
+    c_in, c_out, k, s, p, h, w, m = case
+    with torch.device("meta"):
+        block = ref_nin_block(c_out, k, s, p, c_in, num_1x1=m)
+    return (n_params(block), flops(block, (1, c_in, h, w)))
+
+
+register(
+    Item("ch08.nin_block", cases=_block_cases, run=one_thread(_run_block),
+         oracle=one_thread(lambda c: c[6].eval()(c[5])),
+         describe=lambda c: f"nin_block({c[0]}, {c[1]}, {c[2]}, {c[3]}, {c[4]}) on a {_shape(c[5])} input"),
+    Item("ch08.nin", cases=_nin_cases, run=one_thread(_run_nin), oracle=one_thread(lambda c: c[3].eval()(c[2])),
+         describe=lambda c: f"nin(num_classes={c[0]}, in_channels={c[1]}) on a {_shape(c[2])} input"),
+    Item("ch08.head_params", cases=_head_cases, run=_run_pair("head_params"), oracle=_oracle_head,
+         compare=_compare_pair(("global-average-pooling head", "dense head")),
+         describe=lambda c: "head_params({}, {}, {}, {})".format(*c)),
+    Item("ch08.nin_block_cost", cases=_cost_cases, run=_run_pair("nin_block_cost"), oracle=_oracle_cost,
+         compare=_compare_pair(("parameters", "FLOPs")),
+         describe=lambda c: "nin_block_cost({}, {}, {}, {}, {}, {}, {}, {})".format(*c)),
+)

@@ -1,0 +1,237 @@
+"""Hidden tests of chapter 9: GoogLeNet.
+
+Oracles are modules assembled here from ``nn.Conv2d``, ``nn.MaxPool2d``,
+``nn.AdaptiveAvgPool2d`` and ``nn.Linear`` (never ``convcourse.models.googlenet``),
+parameter counts by ``sum(p.numel())``, FLOPs by ``FlopCounterMode``, and, for the
+smallest input a stack of layers accepts, a search over real forward passes.
+Blocks and networks are checked on numbers: the reference gets random weights, which
+are copied into the student's module in registration order (see
+:func:`convcourse.grading.ch07.transplant`).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..check import CheckError, call, check_true, check_value
+from . import Item, rand, randint, register
+from .ch07 import flops, n_params, one_thread, randomize, transplant
+
+
+def _cr(c_in, c_out, k, **kw):
+    return [nn.Conv2d(c_in, c_out, k, **kw), nn.ReLU()]
+
+
+class RefInception(nn.Module):
+    """The four paths of an Inception block, from nn layers (``reduce=False``: no 1x1 reductions)."""
+
+    def __init__(self, c1, c2, c3, c4, in_channels, reduce=True):
+        super().__init__()
+        self.p1 = nn.Sequential(*_cr(in_channels, c1, 1))
+        if reduce:
+            self.p2 = nn.Sequential(*_cr(in_channels, c2[0], 1), *_cr(c2[0], c2[1], 3, padding=1))
+            self.p3 = nn.Sequential(*_cr(in_channels, c3[0], 1), *_cr(c3[0], c3[1], 5, padding=2))
+        else:
+            self.p2 = nn.Sequential(*_cr(in_channels, c2[1], 3, padding=1))
+            self.p3 = nn.Sequential(*_cr(in_channels, c3[1], 5, padding=2))
+        self.p4 = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1), *_cr(in_channels, c4, 1))
+
+    def forward(self, x):
+        return torch.cat([self.p1(x), self.p2(x), self.p3(x), self.p4(x)], 1)
+
+
+_TABLE = [  # stage, (c1, (c2r, c2), (c3r, c3), c4)
+    (3, (64, (96, 128), (16, 32), 32)), (3, (128, (128, 192), (32, 96), 64)),
+    (4, (192, (96, 208), (16, 48), 64)), (4, (160, (112, 224), (24, 64), 64)),
+    (4, (128, (128, 256), (24, 64), 64)), (4, (112, (144, 288), (32, 64), 64)),
+    (4, (256, (160, 320), (32, 128), 128)),
+    (5, (256, (160, 320), (32, 128), 128)), (5, (384, (192, 384), (48, 128), 128)),
+]
+
+
+def ref_googlenet(num_classes=10, in_channels=1):
+    stages = {3: [], 4: [], 5: []}
+    c = 192
+    for stage, (c1, c2, c3, c4) in _TABLE:
+        stages[stage].append(RefInception(c1, c2, c3, c4, c))
+        c = c1 + c2[1] + c3[1] + c4
+    return nn.Sequential(
+        nn.Sequential(*_cr(in_channels, 64, 7, stride=2, padding=3), nn.MaxPool2d(3, 2, 1)),
+        nn.Sequential(*_cr(64, 64, 1), *_cr(64, 192, 3, padding=1), nn.MaxPool2d(3, 2, 1)),
+        nn.Sequential(*stages[3], nn.MaxPool2d(3, 2, 1)),
+        nn.Sequential(*stages[4], nn.MaxPool2d(3, 2, 1)),
+        nn.Sequential(*stages[5], nn.AdaptiveAvgPool2d(1), nn.Flatten()),
+        nn.Linear(c, num_classes))
+
+
+def _shape(t):
+    return "x".join(map(str, t.shape))
+
+
+# --------------------------------------------------------------------------- Inception
+def _inception_cases(gen, device):
+    fixed = [((1, (1, 1), (1, 1), 1), 1, (1, 1, 1, 1)),              # 1x1 input
+             ((2, (3, 4), (2, 5), 3), 4, (2, 4, 6, 5)),
+             ((8, (12, 16), (2, 4), 4), 24, (1, 24, 12, 12)),         # block 3a with an eighth of the channels
+             ((3, (2, 6), (1, 2), 5), 3, (2, 3, 7, 3)),               # non-square
+             ((4, (4, 4), (4, 4), 4), 2, (1, 2, 2, 9))]
+    c = [randint(gen, 1, 8) for _ in range(6)]
+    c_in = randint(gen, 1, 8)
+    fixed.append(((c[0], (c[1], c[2]), (c[3], c[4]), c[5]), c_in,
+                  (randint(gen, 1, 3), c_in, randint(gen, 1, 10), randint(gen, 1, 10))))
+    cases = []
+    for chans, c_in, shape in fixed:
+        ref = randomize(RefInception(*chans, c_in), gen).to(device)
+        cases.append((chans, c_in, rand(gen, *shape, device=device), ref))
+    return cases
+
+
+def _describe_inception(case):
+    (c1, c2, c3, c4), c_in, X, _ = case
+    return f"Inception({c1}, {c2}, {c3}, {c4}, {c_in}) on a {_shape(X)} input"
+
+
+def _run_inception(cls, case):
+    (c1, c2, c3, c4), c_in, X, ref = case
+    who = f"Inception({c1}, {c2}, {c3}, {c4}, {c_in})"
+    block = call(cls, c1, c2, c3, c4, c_in, name="Inception")
+    check_true(isinstance(block, nn.Module), f"Inception should be an nn.Module, {who} is a {type(block).__name__}")
+    for name in ("p1", "p2", "p3", "p4"):
+        check_true(isinstance(getattr(block, name, None), nn.Module),
+                   f"{who}: give the block its four paths as attributes p1, p2, p3, p4 (nn.Modules)")
+    block = transplant(block, ref, who)
+    B, _, H, W = X.shape
+    for name, c in (("p1", c1), ("p2", c2[1]), ("p3", c3[1]), ("p4", c4)):
+        out = call(getattr(block, name), X, name=f"{who}.{name}")
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (B, c, H, W):
+            got = _shape(out) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise CheckError(f"{who}: path {name} gives shape {got} on a {_shape(X)} input; it should keep "
+                             f"the height and width and give {c} channels")
+    return call(block, X, name=f"{who}.forward")
+
+
+# --------------------------------------------------------------------------- GoogLeNet
+def _googlenet_cases(gen, device):
+    fixed = [(10, 1, (1, 1, 96, 96)), (10, 1, (2, 1, 32, 32)), (5, 3, (1, 3, 1, 1)), (7, 2, (1, 2, 64, 48)),
+             (10, 1, (1, 1, 33, 47))]
+    cases = []
+    for ncls, c_in, shape in fixed:
+        ref = randomize(ref_googlenet(ncls, c_in), gen).to(device)
+        cases.append((ncls, c_in, rand(gen, *shape, device=device), ref))
+    return cases
+
+
+def _run_googlenet(fn, case):
+    ncls, c_in, X, ref = case
+    who = f"googlenet(num_classes={ncls}, in_channels={c_in})"
+    net = call(fn, num_classes=ncls, in_channels=c_in, name="googlenet")
+    check_true(isinstance(net, nn.Sequential) and len(net) == 6,
+               f"{who} should return an nn.Sequential of six parts (b1, b2, b3, b4, b5, the dense layer), "
+               f"received {type(net).__name__}" + (f" of {len(net)}" if isinstance(net, nn.Sequential) else ""))
+    net = transplant(net, ref, who)
+    x, y = X, X
+    with torch.no_grad():
+        for i, (mine, theirs) in enumerate(zip(net, ref.eval())):
+            x = call(mine, x, name=f"{who} stage {i + 1}")
+            y = theirs(y)
+            if tuple(x.shape) != tuple(y.shape):
+                part = f"stage b{i + 1}" if i < 5 else "the dense layer"
+                raise CheckError(f"{who}: {part} gives shape {_shape(x)} on a {_shape(X)} input, "
+                                 f"expected {_shape(y)}")
+    return x
+
+
+# --------------------------------------------------------------------------- FLOPs of the reductions
+def _flops_cases(gen, device):
+    cases = []
+    for reduce in (True, False):
+        cases += [(192, 12, 12, 64, (96, 128), (16, 32), 32, reduce),      # 3a at 96x96 inputs
+                  (528, 6, 6, 256, (160, 320), (32, 128), 128, reduce),    # 4e
+                  (832, 3, 3, 384, (192, 384), (48, 128), 128, reduce),    # 5b
+                  (3, 5, 7, 2, (4, 6), (1, 3), 2, reduce),
+                  (5, 1, 1, 1, (2, 2), (2, 2), 1, reduce)]
+    c = [randint(gen, 1, 64) for _ in range(6)]
+    cases.append((randint(gen, 1, 64), randint(gen, 1, 16), randint(gen, 1, 16),
+                  c[0], (c[1], c[2]), (c[3], c[4]), c[5], bool(randint(gen, 0, 1))))
+    return cases
+
+
+def _oracle_flops(case):
+    c_in, h, w, c1, c2, c3, c4, reduce = case
+    with torch.device("meta"):
+        block = RefInception(c1, c2, c3, c4, c_in, reduce=reduce)
+    return flops(block, (1, c_in, h, w))
+
+
+def _describe_flops(case):
+    c_in, h, w, c1, c2, c3, c4, reduce = case
+    return f"inception_flops({c_in}, {h}, {w}, {c1}, {c2}, {c3}, {c4}, reduce={reduce})"
+
+
+# --------------------------------------------------------------------------- smallest input
+_STACKS = [
+    [(7, 2, 3), (3, 2, 1), (3, 2, 1), (3, 2, 1), (3, 2, 1)],   # this course's GoogLeNet
+    [(7, 2, 3), (3, 2, 0), (3, 2, 0), (3, 2, 0), (3, 2, 0)],   # the same with unpadded pooling
+    [(11, 4, 0), (3, 2, 0), (3, 2, 0), (3, 2, 0)],             # NiN
+    [(11, 4, 1), (3, 2, 0), (5, 1, 2), (3, 2, 0), (3, 1, 1), (3, 2, 0)],   # AlexNet
+    [(2, 2, 0)] * 5,                                           # VGG
+    [(5, 1, 2), (2, 2, 0), (5, 1, 0), (2, 2, 0)],              # LeNet
+    [(3, 1, 1), (5, 1, 2)],                                    # size-preserving only
+    [(4, 3, 0), (1, 1, 0), (3, 1, 2), (6, 2, 0)],              # stride < kernel, padding that grows
+    [(2, 5, 0), (7, 1, 0)],                                    # stride larger than the kernel
+]
+
+
+def _min_cases(gen, device):
+    cases = [tuple(s) for s in _STACKS]
+    for _ in range(2):
+        layers = []
+        for _ in range(randint(gen, 1, 5)):
+            k = randint(gen, 1, 7)
+            layers.append((k, randint(gen, 1, 4), randint(gen, 0, k // 2)))
+        cases.append(tuple(layers))
+    return cases
+
+
+def _accepts(layers, n) -> bool:
+    x = torch.zeros(1, 1, n, n)
+    try:
+        with torch.no_grad():
+            for k, s, p in layers:
+                x = nn.functional.conv2d(x, torch.ones(1, 1, k, k), stride=s, padding=p)
+        return x.numel() > 0
+    except RuntimeError:
+        return False
+
+
+def _oracle_min(case):
+    """The smallest n whose n x n input passes through real convolutions of these sizes (searched)."""
+    hi = 1
+    while not _accepts(case, hi):   # accepted sizes form an interval [n, inf): double, then bisect
+        hi *= 2
+    lo = hi // 2                    # not accepted (or 0)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if _accepts(case, mid) else (mid, hi)
+    return hi
+
+
+def _run_min(fn, case):
+    return call(fn, [tuple(layer) for layer in case], name="min_input_size")
+
+
+register(
+    Item("ch09.Inception", cases=_inception_cases, run=one_thread(_run_inception),
+         oracle=one_thread(lambda c: c[3].eval()(c[2])),
+         describe=_describe_inception),
+    Item("ch09.googlenet", cases=_googlenet_cases, run=one_thread(_run_googlenet),
+         oracle=one_thread(lambda c: c[3].eval()(c[2])),
+         describe=lambda c: f"googlenet(num_classes={c[0]}, in_channels={c[1]}) on a {_shape(c[2])} input"),
+    Item("ch09.inception_flops", cases=_flops_cases, oracle=_oracle_flops,
+         run=lambda fn, c: call(fn, *c[:7], reduce=c[7], name="inception_flops"),
+         compare=lambda r, e, what, hidden=True: check_value(r, e, what, hidden=True, rel=1e-12),
+         describe=_describe_flops),
+    Item("ch09.min_input_size", cases=_min_cases, run=_run_min, oracle=one_thread(_oracle_min),
+         compare=lambda r, e, what, hidden=True: check_value(r, e, what, hidden=True, rel=1e-12),
+         describe=lambda c: f"min_input_size({list(c)})"),
+)

@@ -1,0 +1,88 @@
+"""Chapter 8 (Network in Network): facts the chapter must show, and realistic wrong answers.
+
+FACTS: (chapter notebook stem, text that must appear in the outputs of its executed cells).
+WRONG: (what the mistake is, {solution cell grade_id: replacement source},
+        set of test cell grade_ids that must then fail).
+"""
+
+FACTS = [
+    ("08_nin", "(1, 96, 54, 54)"),
+    ("08_nin", "NiN: 1,992,166 parameters"),
+    ("08_nin", "1x1 conv + global average pooling: 3,850 parameters"),
+    ("08_nin", "flatten + dense: 96,010 parameters"),
+    # global average pooling accepts any input from 67x67 up
+    ("08_nin", "67x67 input -> output shape (1, 10)"),
+]
+
+_BLOCK = '''
+def nin_block(out_channels, kernel_size, strides, padding, in_channels):
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size, stride=strides, padding=padding), nn.ReLU(),
+        nn.Conv2d(out_channels, out_channels, kernel_size=1), nn.ReLU(),
+        nn.Conv2d(out_channels, out_channels, kernel_size=1), nn.ReLU())
+'''
+
+_NIN = '''
+def nin(num_classes=10, in_channels=1):
+    return nn.Sequential(
+        nin_block(96, 11, 4, 0, in_channels), nn.MaxPool2d(3, stride=2),
+        nin_block(256, 5, 1, 2, 96), nn.MaxPool2d(3, stride=2),
+        nin_block(384, 3, 1, 1, 256), nn.MaxPool2d(3, stride=2),
+        nn.Dropout(0.5),
+        nin_block(num_classes, 3, 1, 1, 384),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten())
+'''
+
+_COST = '''
+def nin_block_cost(in_channels, out_channels, kernel_size, strides, padding, height, width, num_1x1=2):
+    oh = (height + 2 * padding - kernel_size) // strides + 1
+    ow = (width + 2 * padding - kernel_size) // strides + 1
+    params = kernel_size ** 2 * in_channels * out_channels + out_channels
+    flops = 2 * kernel_size ** 2 * in_channels * out_channels * oh * ow
+    params += num_1x1 * (out_channels * out_channels + out_channels)
+    flops += num_1x1 * 2 * out_channels * out_channels * oh * ow
+    return params, flops
+'''
+
+WRONG = [
+    ("no ReLU after the two 1x1 convolutions",
+     {"nin_block": _BLOCK.replace("kernel_size=1), nn.ReLU()", "kernel_size=1)")},
+     {"test_nin_block", "test_nin"}),
+    ("only one 1x1 convolution",
+     {"nin_block": _BLOCK.replace("        nn.Conv2d(out_channels, out_channels, kernel_size=1), nn.ReLU(),\n", "", 1)},
+     {"test_nin_block", "test_nin"}),
+    ("stride ignored in the first convolution",
+     {"nin_block": _BLOCK.replace("stride=strides, ", "")},
+     {"test_nin_block", "test_nin"}),
+    ("global average pooling replaced by a dense layer sized for 5x5 maps of 384 channels",
+     {"nin": _NIN.replace("nin_block(num_classes, 3, 1, 1, 384),\n        nn.AdaptiveAvgPool2d(1), nn.Flatten())",
+                          "nn.Flatten(), nn.Linear(384 * 5 * 5, num_classes))")},
+     {"test_nin"}),
+    ("2x2 max pooling instead of 3x3 (same parameters, every map larger)",
+     {"nin": _NIN.replace("nn.MaxPool2d(3, stride=2)", "nn.MaxPool2d(2, stride=2)")},
+     {"test_nin"}),
+    ("last block with 384 channels, then global average pooling (no class channels)",
+     {"nin": _NIN.replace("nin_block(num_classes, 3, 1, 1, 384)", "nin_block(384, 3, 1, 1, 384)")},
+     {"test_nin"}),
+    ("dropout left out",
+     {"nin": _NIN.replace("        nn.Dropout(0.5),\n", "")},
+     {"test_nin"}),
+    ("the global-average-pooling head counted as free (the 1x1 convolution forgotten)",
+     {"head_params": "def head_params(channels, height, width, num_classes):\n"
+                     "    return 0, channels * height * width * num_classes + num_classes"},
+     {"test_head_params"}),
+    ("dense head without the spatial size (channels x classes)",
+     {"head_params": "def head_params(channels, height, width, num_classes):\n"
+                     "    return channels * num_classes + num_classes, channels * num_classes + num_classes"},
+     {"test_head_params"}),
+    ("FLOPs without the factor 2",
+     {"nin_block_cost": _COST.replace("flops = 2 * ", "flops = ").replace("num_1x1 * 2 * ", "num_1x1 * ")},
+     {"test_nin_block_cost"}),
+    ("padding added once instead of on both sides",
+     {"nin_block_cost": _COST.replace("2 * padding", "padding")},
+     {"test_nin_block_cost"}),
+    ("1x1 convolutions counted from in_channels instead of out_channels",
+     {"nin_block_cost": _COST.replace("num_1x1 * (out_channels * out_channels", "num_1x1 * (in_channels * out_channels")
+                              .replace("num_1x1 * 2 * out_channels * out_channels", "num_1x1 * 2 * in_channels * out_channels")},
+     {"test_nin_block_cost"}),
+]

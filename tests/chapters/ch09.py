@@ -1,0 +1,137 @@
+"""Chapter 9 (GoogLeNet): facts the chapter must show, and realistic wrong answers.
+
+FACTS: (chapter notebook stem, text that must appear in the outputs of its executed cells).
+WRONG: (what the mistake is, {solution cell grade_id: replacement source},
+        set of test cell grade_ids that must then fail).
+"""
+
+FACTS = [
+    ("09_googlenet", "(1, 256, 12, 12)"),
+    ("09_googlenet", "(1, 832, 3, 3)"),
+    ("09_googlenet", "GoogLeNet: 5,977,530 parameters"),
+    ("09_googlenet", "block 3a at 12x12: 47,038,464 FLOPs with the 1x1 reductions, 113,246,208 without"),
+    ("09_googlenet", "smallest input accepted: 1x1"),
+    ("09_googlenet", "forward pass at 60x60: False, at 61x61: True"),
+    # the closing comparison, printed as a markdown table
+    ("09_googlenet", "| LeNet (modern) | 28x28   |"),
+    ("09_googlenet", "| GoogLeNet      | 96x96   |"),
+]
+
+_INCEPTION = '''
+class Inception(nn.Module):
+    def __init__(self, c1, c2, c3, c4, in_channels):
+        super().__init__()
+        self.p1 = nn.Sequential(nn.Conv2d(in_channels, c1, kernel_size=1), nn.ReLU())
+        self.p2 = nn.Sequential(nn.Conv2d(in_channels, c2[0], kernel_size=1), nn.ReLU(),
+                                nn.Conv2d(c2[0], c2[1], kernel_size=3, padding=1), nn.ReLU())
+        self.p3 = nn.Sequential(nn.Conv2d(in_channels, c3[0], kernel_size=1), nn.ReLU(),
+                                nn.Conv2d(c3[0], c3[1], kernel_size=5, padding=2), nn.ReLU())
+        self.p4 = nn.Sequential(nn.MaxPool2d(kernel_size=3, stride=1, padding=1),
+                                nn.Conv2d(in_channels, c4, kernel_size=1), nn.ReLU())
+
+    def forward(self, x):
+        return torch.cat([self.p1(x), self.p2(x), self.p3(x), self.p4(x)], dim=1)
+'''
+
+_GOOGLENET = '''
+def googlenet(num_classes=10, in_channels=1):
+    def pool():
+        return nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+
+    def inceptions(specs, c):
+        blocks = []
+        for c1, c2, c3, c4 in specs:
+            blocks.append(Inception(c1, c2, c3, c4, c))
+            c = c1 + c2[1] + c3[1] + c4
+        return blocks
+
+    b1 = nn.Sequential(nn.Conv2d(in_channels, 64, 7, stride=2, padding=3), nn.ReLU(), pool())
+    b2 = nn.Sequential(nn.Conv2d(64, 64, 1), nn.ReLU(), nn.Conv2d(64, 192, 3, padding=1), nn.ReLU(), pool())
+    b3 = nn.Sequential(*inceptions([(64, (96, 128), (16, 32), 32), (128, (128, 192), (32, 96), 64)], 192), pool())
+    b4 = nn.Sequential(*inceptions([(192, (96, 208), (16, 48), 64), (160, (112, 224), (24, 64), 64),
+                                    (128, (128, 256), (24, 64), 64), (112, (144, 288), (32, 64), 64),
+                                    (256, (160, 320), (32, 128), 128)], 480), pool())
+    b5 = nn.Sequential(*inceptions([(256, (160, 320), (32, 128), 128), (384, (192, 384), (48, 128), 128)], 832),
+                       nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    return nn.Sequential(b1, b2, b3, b4, b5, nn.Linear(1024, num_classes))
+'''
+
+_FLOPS = '''
+def inception_flops(in_channels, height, width, c1, c2, c3, c4, reduce=True):
+    def conv(k, c_in, c_out):
+        return 2 * k * k * c_in * c_out * height * width
+
+    total = conv(1, in_channels, c1) + conv(1, in_channels, c4)
+    if reduce:
+        total += conv(1, in_channels, c2[0]) + conv(3, c2[0], c2[1])
+        total += conv(1, in_channels, c3[0]) + conv(5, c3[0], c3[1])
+    else:
+        total += conv(3, in_channels, c2[1]) + conv(5, in_channels, c3[1])
+    return total
+'''
+
+_MIN = '''
+def min_input_size(layers):
+    n = 1
+    for k, s, p in reversed(layers):
+        n = max(1, (n - 1) * s + k - 2 * p)
+    return n
+'''
+
+_BOTH = {"test_Inception", "test_googlenet"}
+
+WRONG = [
+    ("wrong channel count in one Inception path: the 5x5 convolution keeps c3[0] channels",
+     {"Inception": _INCEPTION.replace("nn.Conv2d(c3[0], c3[1], kernel_size=5", "nn.Conv2d(c3[0], c3[0], kernel_size=5")},
+     _BOTH),
+    ("ReLU missing after the 3x3 convolution of path 2",
+     {"Inception": _INCEPTION.replace("kernel_size=3, padding=1), nn.ReLU())", "kernel_size=3, padding=1))")},
+     _BOTH),
+    ("the pooling path with stride 2 (halves the map)",
+     {"Inception": _INCEPTION.replace("nn.MaxPool2d(kernel_size=3, stride=1, padding=1)",
+                                      "nn.MaxPool2d(kernel_size=3, stride=2, padding=1)")},
+     _BOTH),
+    ("paths concatenated in the wrong order (p2 before p1)",
+     {"Inception": _INCEPTION.replace("[self.p1(x), self.p2(x)", "[self.p2(x), self.p1(x)")},
+     _BOTH),
+    ("average pooling instead of max pooling in path 4",
+     {"Inception": _INCEPTION.replace("nn.MaxPool2d(kernel_size=3, stride=1, padding=1)",
+                                      "nn.AvgPool2d(kernel_size=3, stride=1, padding=1)")},
+     _BOTH),
+    ("5x5 convolution with padding 1",
+     {"Inception": _INCEPTION.replace("kernel_size=5, padding=2", "kernel_size=5, padding=1")},
+     _BOTH),
+    ("b2 without its 1x1 convolution",
+     {"googlenet": _GOOGLENET.replace("nn.Conv2d(64, 64, 1), nn.ReLU(), ", "")},
+     {"test_googlenet"}),
+    ("flatten size off: the dense layer sized for 832 channels",
+     {"googlenet": _GOOGLENET.replace("nn.Linear(1024, num_classes)", "nn.Linear(832, num_classes)")},
+     {"test_googlenet"}),
+    ("pooling after b3 forgotten",
+     {"googlenet": _GOOGLENET.replace("(32, 96), 64)], 192), pool())", "(32, 96), 64)], 192))")},
+     {"test_googlenet"}),
+    ("ReLU missing after the stem's 7x7 convolution",
+     {"googlenet": _GOOGLENET.replace("stride=2, padding=3), nn.ReLU(), pool()", "stride=2, padding=3), pool()")},
+     {"test_googlenet"}),
+    ("the stem's 7x7 convolution without padding",
+     {"googlenet": _GOOGLENET.replace("stride=2, padding=3)", "stride=2)")},
+     {"test_googlenet"}),
+    ("FLOPs without the factor 2",
+     {"inception_flops": _FLOPS.replace("return 2 * k", "return k")},
+     {"test_inception_flops"}),
+    ("without reductions, the 3x3 convolution counted from c2[0] channels",
+     {"inception_flops": _FLOPS.replace("conv(3, in_channels, c2[1])", "conv(3, c2[0], c2[1])")},
+     {"test_inception_flops"}),
+    ("the 1x1 convolution of the pooling path forgotten",
+     {"inception_flops": _FLOPS.replace(" + conv(1, in_channels, c4)", "")},
+     {"test_inception_flops"}),
+    ("padding ignored",
+     {"min_input_size": _MIN.replace(" - 2 * p", "")},
+     {"test_min_input_size"}),
+    ("padding counted on one side only",
+     {"min_input_size": _MIN.replace(" - 2 * p", " - p")},
+     {"test_min_input_size"}),
+    ("stride ignored",
+     {"min_input_size": _MIN.replace("(n - 1) * s", "(n - 1)")},
+     {"test_min_input_size"}),
+]

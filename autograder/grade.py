@@ -1,4 +1,4 @@
-"""``course autograde``: nbgrader's autograde, split into three phases.
+"""``course autograde``: nbgrader's autograde, split into three overlapping phases.
 
 1. **prepare** (this process, one submission after another): nbgrader's sanitising
    preprocessors copy ``submitted/`` to ``autograded/``, clear outputs and restore
@@ -8,6 +8,9 @@
    touches the gradebook;
 3. **score** (this process again): nbgrader's own scoring preprocessors
    (``SaveAutoGrades`` and friends) write the gradebook, so there is only one writer.
+
+Each submission goes to a worker as soon as it is prepared and is scored as soon as it
+has run, while this process prepares the next ones.
 
 A submission that cannot be read or prepared is flagged with the reason and scored 0;
 it never stops the others. A submission whose files have not changed since it was last
@@ -193,13 +196,15 @@ def _record_zero(settings: Settings, assignment: str, student: str) -> None:
         gb.db.commit()
 
 
-def _score_of(settings: Settings, assignment: str, student: str) -> tuple[float, float]:
+def _read_scores(settings: Settings, outs: list[Outcome]) -> None:
+    """Each submission's total and maximum, as the gradebook has them now."""
     with Gradebook(settings.db, COURSE_ID) as gb:
-        try:
-            s = gb.find_submission(assignment, student)
-        except MissingEntry:
-            return 0.0, 0.0
-        return float(s.score), float(s.max_score)
+        for out in outs:
+            try:
+                s = gb.find_submission(out.assignment, out.student)
+            except MissingEntry:
+                continue
+            out.score, out.max_score = float(s.score), float(s.max_score)
 
 
 def find_submissions(settings: Settings, assignments: list[str] | None,
@@ -225,7 +230,13 @@ def find_submissions(settings: Settings, assignments: list[str] | None,
 def autograde(settings: Settings, assignments: list[str] | None = None,
               students: list[str] | None = None, force: bool = False,
               progress: bool = True) -> list[Outcome]:
-    """Grade the chosen submissions; return one :class:`Outcome` per submission."""
+    """Grade the chosen submissions; return one :class:`Outcome` per submission.
+
+    The three phases overlap: a submission goes to a worker as soon as it is prepared, and
+    is scored as soon as all its notebooks have run, while the next ones are prepared. So
+    the workers never wait for the whole class to be prepared, and a run that is stopped
+    keeps everything it finished.
+    """
     known = notebooks_by_assignment()
     pairs = find_submissions(settings, assignments, students)
     if settings.sandbox:
@@ -237,48 +248,10 @@ def autograde(settings: Settings, assignments: list[str] | None = None,
                               f"pass --no-sandbox to do it anyway (the report records it)")
     for a in sorted({a for _, a in pairs}):
         ensure_in_gradebook(settings, a)
-    outcomes: dict[tuple[str, str], Outcome] = {}
-    to_run: list[tuple[tuple[str, str], str]] = []
+    outcomes = {key: Outcome(*key) for key in pairs}
+    remaining: dict[tuple[str, str], int] = {}   # notebooks still running, per submission
 
-    # 1. prepare
-    for student, assignment in pairs:
-        key = (student, assignment)
-        out = outcomes[key] = Outcome(student, assignment)
-        t0 = time.monotonic()
-        src = settings.workdir / "submitted" / student / assignment
-        dest = settings.workdir / "autograded" / student / assignment
-        marker = dest / MARKER
-        fingerprint = _fingerprint(src, settings)
-        if not force and marker.exists() and json.loads(marker.read_text()) == fingerprint:
-            out.status = "skipped"
-            out.score, out.max_score = _score_of(settings, assignment, student)
-            continue
-        problems, warnings = _check_notebooks(src, known[assignment])
-        out.problems += warnings
-        if problems:
-            out.problems += problems
-            out.status = "flagged"
-            shutil.rmtree(dest, ignore_errors=True)
-            _record_zero(settings, assignment, student)
-            out.seconds = time.monotonic() - t0
-            continue
-        try:
-            _run_converter(Prepare, settings, assignment, student)
-        except CourseError as e:
-            out.status, out.problems = "flagged", out.problems + [f"could not be prepared: {e}"]
-            _record_zero(settings, assignment, student)
-            out.seconds = time.monotonic() - t0
-            continue
-        out.seconds = time.monotonic() - t0
-        for name in known[assignment]:
-            to_run.append((key, str(dest / f"{name}.ipynb")))
-
-    # 2. execute, and 3. score each submission as soon as all its notebooks have run, so that
-    # a run that is stopped keeps everything it finished
-    remaining: dict[tuple[str, str], int] = {}
-    for key, _ in to_run:
-        remaining[key] = remaining.get(key, 0) + 1
-    for key, result in _execute_all(settings, to_run, progress):
+    def finished(key, result: ExecResult) -> None:
         out = outcomes[key]
         out.seconds += result.seconds
         if result.problem:
@@ -286,12 +259,54 @@ def autograde(settings: Settings, assignments: list[str] | None = None,
         remaining[key] -= 1
         if remaining[key] == 0:
             _score(settings, out)
-    for out in outcomes.values():
-        if out.status != "skipped":
-            out.score, out.max_score = _score_of(settings, out.assignment, out.student)
+
+    with _Runner(settings, total=len(pairs), progress=progress) as runner:
+        for key in pairs:
+            paths = _prepare(settings, outcomes[key], known[key[1]], force)
+            if paths:
+                remaining[key] = len(paths)
+                for path in paths:
+                    runner.submit(key, path)
+            else:
+                runner.skip()
+            for done in runner.ready():
+                finished(*done)
+        for done in runner.rest():
+            finished(*done)
+    _read_scores(settings, list(outcomes.values()))
     result = list(outcomes.values())
     _write_report(settings, result)
     return result
+
+
+def _prepare(settings: Settings, out: Outcome, notebooks: list[str], force: bool) -> list[str]:
+    """Check and sanitise one submission (submitted/ -> autograded/); return the notebooks
+    to execute, none if it is unchanged since it was graded or cannot be graded."""
+    t0 = time.monotonic()
+    student, assignment = out.student, out.assignment
+    src = settings.workdir / "submitted" / student / assignment
+    dest = settings.workdir / "autograded" / student / assignment
+    marker = dest / MARKER
+    fingerprint = _fingerprint(src, settings)
+    if not force and marker.exists() and json.loads(marker.read_text()) == fingerprint:
+        out.status = "skipped"
+        return []
+    problems, warnings = _check_notebooks(src, notebooks)
+    out.problems += warnings + problems
+    if problems:
+        shutil.rmtree(dest, ignore_errors=True)
+    else:
+        try:
+            _run_converter(Prepare, settings, assignment, student)
+        except CourseError as e:
+            problems = [f"could not be prepared: {e}"]
+            out.problems += problems
+    out.seconds += time.monotonic() - t0
+    if problems:
+        out.status = "flagged"
+        _record_zero(settings, assignment, student)
+        return []
+    return [str(dest / f"{name}.ipynb") for name in notebooks]
 
 
 def _score(settings: Settings, out: Outcome) -> None:
@@ -311,56 +326,97 @@ def _score(settings: Settings, out: Outcome) -> None:
     out.seconds += time.monotonic() - t0
 
 
-def _execute_all(settings: Settings, jobs: list[tuple], progress: bool):
-    """Yield (key, ExecResult) as notebooks finish: in this process, in ``settings.jobs`` worker
-    processes, or on a Dask cluster (``settings.cluster``)."""
-    args = (settings.cell_timeout, settings.notebook_timeout, settings.device, settings.warm,
-            str(settings.workdir) if settings.sandbox else None)
-    bar = _bar(len(jobs), progress)
-    try:
-        if settings.cluster:
-            yield from _execute_on_dask(settings, jobs, args, bar)
-        elif settings.jobs <= 1:
-            for key, path in jobs:
-                yield key, _safe_execute(path, *args)
-                bar.update(1)
-        else:
-            ctx = multiprocessing.get_context("spawn")
-            with cf.ProcessPoolExecutor(max_workers=settings.jobs, mp_context=ctx) as pool:
-                futures = {pool.submit(_safe_execute, path, *args): key for key, path in jobs}
-                for fut in cf.as_completed(futures):
-                    yield futures[fut], fut.result()
-                    bar.update(1)
-    finally:
-        bar.close()
+class _Runner:
+    """Executes notebooks: in this process (``--jobs 1``), in ``settings.jobs`` worker
+    processes, or as Dask tasks on a cluster (``settings.cluster``). ``submit`` hands a
+    notebook over; ``ready`` returns the ``(key, ExecResult)`` pairs finished so far without
+    waiting; ``rest`` waits for the others. Only execution runs in the workers: the
+    gradebook is written in this process, by one writer."""
 
+    def __init__(self, settings: Settings, total: int, progress: bool):
+        self.settings = settings
+        self.args = (settings.cell_timeout, settings.notebook_timeout, settings.device,
+                     settings.warm, str(settings.workdir) if settings.sandbox else None)
+        self.bar = _bar(total, progress)
+        self.pending: dict = {}           # future -> key
+        self.counts: dict = {}            # key -> notebooks not yet returned, for the bar
+        self.finished: list = []          # results of the in-process mode
+        self.pool = self.client = self.cluster = None
+        self._n = 0
 
-def _execute_on_dask(settings: Settings, jobs: list[tuple], args: tuple, bar):
-    """Run the execute phase as Dask tasks. Workers must see the working folder at the same path.
+    def __enter__(self):
+        s = self.settings
+        if s.cluster:
+            import dask
+            from distributed import Client, LocalCluster
+            # Workers start the warm fork server as a child process: they must not be daemonic.
+            with dask.config.set({"distributed.worker.daemon": False}):
+                if s.cluster == "local":
+                    self.cluster = LocalCluster(n_workers=max(1, s.jobs), threads_per_worker=1,
+                                                processes=True, dashboard_address=None)
+                    self.client = Client(self.cluster)
+                else:
+                    self.client = Client(s.cluster)
+        elif s.jobs > 1:
+            self.pool = cf.ProcessPoolExecutor(max_workers=s.jobs,
+                                               mp_context=multiprocessing.get_context("spawn"))
+        return self
 
-    Only execution runs on the cluster; the gradebook is written here, by one process.
-    """
-    import dask
-    from distributed import Client, LocalCluster, as_completed
-
-    # Worker processes start the warm fork server as a child process: they must not be daemonic.
-    with dask.config.set({"distributed.worker.daemon": False}):
-        if settings.cluster == "local":
-            cluster = LocalCluster(n_workers=max(1, settings.jobs), threads_per_worker=1,
-                                   processes=True, dashboard_address=None)
-            client = Client(cluster)
-        else:
-            cluster, client = None, Client(settings.cluster)
+    def __exit__(self, *exc):
         try:
-            futures = {client.submit(_safe_execute, path, *args, key=f"grade-{i}-{Path(path).name}",
-                                     pure=False): key for i, (key, path) in enumerate(jobs)}
-            for fut in as_completed(futures):
-                yield futures[fut], fut.result()
-                bar.update(1)
+            if self.pool is not None:
+                self.pool.shutdown(cancel_futures=True)
+            if self.client is not None:
+                self.client.close()
+            if self.cluster is not None:
+                self.cluster.close()
         finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            self.bar.close()
+
+    def submit(self, key, path: str) -> None:
+        self.counts[key] = self.counts.get(key, 0) + 1
+        if self.client is not None:
+            self._n += 1
+            fut = self.client.submit(_safe_execute, path, *self.args, pure=False,
+                                     key=f"grade-{self._n}-{Path(path).name}")
+        elif self.pool is not None:
+            fut = self.pool.submit(_safe_execute, path, *self.args)
+        else:
+            self.finished.append((key, _safe_execute(path, *self.args)))
+            return
+        self.pending[fut] = key
+
+    def skip(self) -> None:
+        """A submission with nothing to run (unchanged or flagged) counts as done."""
+        self.bar.update(1)
+
+    def _done(self, fut):
+        key = self.pending.pop(fut)
+        return key, fut.result()
+
+    def _count(self, key) -> None:
+        self.counts[key] -= 1
+        if self.counts[key] == 0:
+            self.bar.update(1)
+
+    def ready(self):
+        done = [self._done(f) for f in [f for f in self.pending if f.done()]] + self.finished
+        self.finished = []
+        for key, _ in done:
+            self._count(key)
+        return done
+
+    def rest(self):
+        yield from self.ready()
+        if self.client is not None:
+            from distributed import as_completed
+            completed = as_completed(list(self.pending))
+        else:
+            completed = cf.as_completed(list(self.pending))
+        for fut in completed:
+            key, result = self._done(fut)
+            self._count(key)
+            yield key, result
 
 
 def _safe_execute(path: str, *args) -> ExecResult:
@@ -372,7 +428,7 @@ def _safe_execute(path: str, *args) -> ExecResult:
 
 def _bar(total: int, enabled: bool):
     from tqdm.auto import tqdm
-    return tqdm(total=total, desc="grading", unit="notebook", disable=not enabled or total == 0)
+    return tqdm(total=total, desc="grading", unit="submission", disable=not enabled or total == 0)
 
 
 def _write_report(settings: Settings, outcomes: list[Outcome]) -> None:

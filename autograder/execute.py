@@ -99,6 +99,8 @@ def execute_notebook(path: str, cell_timeout: int, notebook_timeout: int, device
         os.environ[sb.ENV_KEY] = json.dumps(p)
     ep = RobustExecute(config=config, timeout=cell_timeout, notebook_timeout=notebook_timeout,
                        interrupt_on_timeout=True, allow_errors=True,
+                       # every reply is in once the last cell ran: stop the kernel at once
+                       shutdown_kernel="immediate",
                        extra_arguments=["--HistoryManager.hist_file=:memory:"], **extra)
     problem = None
     try:

@@ -20,19 +20,32 @@ nbgrader's Execute work with it unchanged.
 """
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import os
 import signal
 import time
 import uuid
 
+from queue import Empty
+
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
+from traitlets import DottedObjectName
 
 KERNEL_ERROR = ".kernel-error.txt"  # written in the notebook's folder when a kernel cannot start
-WARM_MODULES = ("numpy", "torch", "torch.nn", "torch.nn.functional", "IPython",
-                "ipykernel.kernelapp", "ipykernel.ipkernel", "convcourse.check",
-                "convcourse.grading", "convcourse.device")
+# Imported once in the fork server, so that no kernel pays for them: the teaching stack, every
+# chapter's grading module, and what an IPython kernel loads while it starts (its debugger
+# support alone, debugpy, costs about half a second per kernel otherwise).
+WARM_MODULES = ("numpy", "torch", "torch.nn", "torch.nn.functional", "torch.utils.flop_counter",
+                "torchvision", "convcourse.check", "convcourse.device", "convcourse.data",
+                "convcourse.grading", *(f"convcourse.grading.ch{i:02d}" for i in range(1, 11)),
+                "IPython", "IPython.core.debugger", "IPython.core.completerlib",
+                "IPython.core.oinspect", "IPython.extensions.storemagic", "faulthandler",
+                "tornado.platform.asyncio", "sqlite3", "pdb", "pydoc",
+                "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell",
+                "ipykernel.debugger", "debugpy")
 
 
 def _die_with_parent() -> None:
@@ -56,8 +69,12 @@ def _reap(signum, frame):
 
 def _warm_up():
     import importlib
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # debugpy's import-time warning
     for name in WARM_MODULES:
-        importlib.import_module(name)
+        try:
+            importlib.import_module(name)
+        except ImportError:  # optional: a kernel that needs it imports it (and reports why not)
+            pass
     import torch
     import torch.nn.functional as F
     torch.set_num_threads(1)
@@ -198,6 +215,11 @@ class ForkedKernel:
 
     def kill(self):
         self.send_signal(signal.SIGKILL)
+        # Wait (briefly) until it is gone, so that the manager's first liveness check already
+        # sees it dead instead of sleeping a tenth of a second before the next one.
+        end = time.monotonic() + 0.5
+        while self.poll() is None and time.monotonic() < end:
+            time.sleep(0.002)
 
     def terminate(self):
         self.send_signal(signal.SIGTERM)
@@ -213,11 +235,65 @@ class ForkProvisioner(LocalProvisioner):
                                     kwargs.get("env") or os.environ)
         self.process = ForkedKernel(pid)
         self.pid = self.pgid = pid
+        await self._sockets_bound(km)
         return self.connection_info
+
+    async def _sockets_bound(self, km, limit: float = 60.0) -> None:
+        """Return once the kernel has bound its sockets (or died, or ``limit`` passed).
+
+        A client that connects before the kernel listens waits for ZeroMQ's reconnect
+        interval, and its first messages on IOPub can be lost, which costs jupyter_client a
+        timeout and a retry: together about a third of a second per kernel. Over Unix
+        sockets, the kernel has bound a channel when the channel's socket file exists.
+        """
+        if km.transport != "ipc":
+            return
+        ports = (km.shell_port, km.iopub_port, km.stdin_port, km.control_port, km.hb_port)
+        files = [f"{km.ip}-{port}" for port in ports]
+        end = time.monotonic() + limit
+        while not all(os.path.exists(f) for f in files):
+            if self.process.poll() is not None or time.monotonic() > end:
+                return  # nbclient reports the dead or silent kernel as usual
+            await asyncio.sleep(0.002)
+
+
+class WarmKernelClient(AsyncKernelClient):
+    """jupyter_client's client, with a shorter wait once the kernel has answered.
+
+    jupyter_client's ``wait_for_ready`` ends by draining IOPub until nothing arrives for 0.2 s,
+    a fixed 0.2 s per kernel. The drain only discards the status messages of the
+    ``kernel_info`` exchange, which nbclient would ignore anyway (they answer another
+    request), so a short drain is enough. Readiness is checked as before: a
+    ``kernel_info_reply`` on the shell channel and a message on IOPub (so IOPub is connected).
+    """
+
+    async def wait_for_ready(self, timeout=None):
+        deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
+        while True:
+            self.kernel_info()
+            try:
+                reply = await self.shell_channel.get_msg(timeout=1)
+                if reply["msg_type"] == "kernel_info_reply":
+                    await self.iopub_channel.get_msg(timeout=0.2)
+                    self._handle_kernel_info_reply(reply)
+                    break
+            except Empty:
+                pass
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
+        while True:
+            try:
+                await self.iopub_channel.get_msg(timeout=0.01)
+            except Empty:
+                return
 
 
 class ForkKernelManager(AsyncKernelManager):
     """A kernel manager whose kernels come from the fork server."""
+
+    client_class = DottedObjectName("autograder.forkserver.WarmKernelClient")
 
     async def _async_pre_start_kernel(self, **kw):
         self.kernel_id = self.kernel_id or str(uuid.uuid4())

@@ -250,6 +250,7 @@ def autograde(settings: Settings, assignments: list[str] | None = None,
         ensure_in_gradebook(settings, a)
     outcomes = {key: Outcome(*key) for key in pairs}
     remaining: dict[tuple[str, str], int] = {}   # notebooks still running, per submission
+    fingerprints: dict[tuple[str, str], dict] = {}  # the files each running submission was prepared from
 
     def finished(key, result: ExecResult) -> None:
         out = outcomes[key]
@@ -258,17 +259,19 @@ def autograde(settings: Settings, assignments: list[str] | None = None,
             out.problems.append(f"{Path(result.path).name}: {result.problem}")
         remaining[key] -= 1
         if remaining[key] == 0:
-            _score(settings, out)
+            _score(settings, out, fingerprints.pop(key))
+            bar.update(1)
 
-    with _Runner(settings, total=len(pairs), progress=progress) as runner:
+    with _bar(len(pairs), progress) as bar, _Runner(settings) as runner:
         for key in pairs:
-            paths = _prepare(settings, outcomes[key], known[key[1]], force)
-            if paths:
-                remaining[key] = len(paths)
-                for path in paths:
-                    runner.submit(key, path)
-            else:
-                runner.skip()
+            fingerprint = _fingerprint(settings.workdir / "submitted" / key[0] / key[1], settings)
+            paths = _prepare(settings, outcomes[key], known[key[1]], fingerprint, force)
+            if not paths:
+                bar.update(1)
+                continue
+            remaining[key], fingerprints[key] = len(paths), fingerprint
+            for path in paths:
+                runner.submit(key, path)
             for done in runner.ready():
                 finished(*done)
         for done in runner.rest():
@@ -279,15 +282,16 @@ def autograde(settings: Settings, assignments: list[str] | None = None,
     return result
 
 
-def _prepare(settings: Settings, out: Outcome, notebooks: list[str], force: bool) -> list[str]:
+def _prepare(settings: Settings, out: Outcome, notebooks: list[str], fingerprint: dict,
+             force: bool) -> list[str]:
     """Check and sanitise one submission (submitted/ -> autograded/); return the notebooks
-    to execute, none if it is unchanged since it was graded or cannot be graded."""
+    to execute, none if it is unchanged since it was graded (same ``fingerprint``) or cannot
+    be graded."""
     t0 = time.monotonic()
     student, assignment = out.student, out.assignment
     src = settings.workdir / "submitted" / student / assignment
     dest = settings.workdir / "autograded" / student / assignment
     marker = dest / MARKER
-    fingerprint = _fingerprint(src, settings)
     if not force and marker.exists() and json.loads(marker.read_text()) == fingerprint:
         out.status = "skipped"
         return []
@@ -309,8 +313,9 @@ def _prepare(settings: Settings, out: Outcome, notebooks: list[str], force: bool
     return [str(dest / f"{name}.ipynb") for name in notebooks]
 
 
-def _score(settings: Settings, out: Outcome) -> None:
-    """nbgrader's scoring of one executed submission, then the marker that says it is done."""
+def _score(settings: Settings, out: Outcome, fingerprint: dict) -> None:
+    """nbgrader's scoring of one executed submission, then the marker that says it is done
+    (with the ``fingerprint`` of the files it was prepared from)."""
     t0 = time.monotonic()
     try:
         _run_converter(Score, settings, out.assignment, out.student)
@@ -320,9 +325,8 @@ def _score(settings: Settings, out: Outcome) -> None:
         return
     if out.problems:
         out.status = "flagged"
-    folder = Path(out.student) / out.assignment
-    fingerprint = _fingerprint(settings.workdir / "submitted" / folder, settings)
-    (settings.workdir / "autograded" / folder / MARKER).write_text(json.dumps(fingerprint))
+    marker = settings.workdir / "autograded" / out.student / out.assignment / MARKER
+    marker.write_text(json.dumps(fingerprint))
     out.seconds += time.monotonic() - t0
 
 
@@ -333,13 +337,11 @@ class _Runner:
     waiting; ``rest`` waits for the others. Only execution runs in the workers: the
     gradebook is written in this process, by one writer."""
 
-    def __init__(self, settings: Settings, total: int, progress: bool):
+    def __init__(self, settings: Settings):
         self.settings = settings
         self.args = (settings.cell_timeout, settings.notebook_timeout, settings.device,
                      settings.warm, str(settings.workdir) if settings.sandbox else None)
-        self.bar = _bar(total, progress)
         self.pending: dict = {}           # future -> key
-        self.counts: dict = {}            # key -> notebooks not yet returned, for the bar
         self.finished: list = []          # results of the in-process mode
         self.pool = self.client = self.cluster = None
         self._n = 0
@@ -363,18 +365,14 @@ class _Runner:
         return self
 
     def __exit__(self, *exc):
-        try:
-            if self.pool is not None:
-                self.pool.shutdown(cancel_futures=True)
-            if self.client is not None:
-                self.client.close()
-            if self.cluster is not None:
-                self.cluster.close()
-        finally:
-            self.bar.close()
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
 
     def submit(self, key, path: str) -> None:
-        self.counts[key] = self.counts.get(key, 0) + 1
         if self.client is not None:
             self._n += 1
             fut = self.client.submit(_safe_execute, path, *self.args, pure=False,
@@ -386,37 +384,20 @@ class _Runner:
             return
         self.pending[fut] = key
 
-    def skip(self) -> None:
-        """A submission with nothing to run (unchanged or flagged) counts as done."""
-        self.bar.update(1)
-
-    def _done(self, fut):
-        key = self.pending.pop(fut)
-        return key, fut.result()
-
-    def _count(self, key) -> None:
-        self.counts[key] -= 1
-        if self.counts[key] == 0:
-            self.bar.update(1)
-
-    def ready(self):
-        done = [self._done(f) for f in [f for f in self.pending if f.done()]] + self.finished
-        self.finished = []
-        for key, _ in done:
-            self._count(key)
+    def ready(self) -> list:
+        done, self.finished = self.finished, []
+        for fut in [f for f in self.pending if f.done()]:
+            done.append((self.pending.pop(fut), fut.result()))
         return done
 
     def rest(self):
         yield from self.ready()
         if self.client is not None:
             from distributed import as_completed
-            completed = as_completed(list(self.pending))
         else:
-            completed = cf.as_completed(list(self.pending))
-        for fut in completed:
-            key, result = self._done(fut)
-            self._count(key)
-            yield key, result
+            as_completed = cf.as_completed
+        for fut in as_completed(list(self.pending)):
+            yield self.pending.pop(fut), fut.result()
 
 
 def _safe_execute(path: str, *args) -> ExecResult:

@@ -51,6 +51,17 @@ def randomize(module: nn.Module, gen: torch.Generator) -> nn.Module:
     return module
 
 
+def classifier_cases(build, fixed, gen: torch.Generator, device) -> list[tuple]:
+    """Cases ``(num_classes, in_channels, X, reference)`` of a whole network, one per
+    ``(num_classes, in_channels, input shape)`` of ``fixed``; ``build(num_classes, in_channels)``
+    makes the reference, whose weights are drawn from ``gen``."""
+    cases = []
+    for ncls, c_in, shape in fixed:
+        ref = randomize(build(ncls, c_in), gen).to(device)
+        cases.append((ncls, c_in, rand(gen, *shape, device=device), ref))
+    return cases
+
+
 def _shape_list(shapes):
     return "[" + ", ".join("x".join(map(str, s)) for s in shapes) + "]"
 

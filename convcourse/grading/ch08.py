@@ -13,7 +13,7 @@ from torch import nn
 
 from ..check import CheckError, call, check_true, check_value
 from . import Item, rand, randint, register
-from .ch07 import flops, n_params, one_thread, randomize, transplant
+from .ch07 import classifier_cases, flops, n_params, one_thread, randomize, transplant
 
 
 def ref_nin_block(out_channels, kernel_size, strides, padding, in_channels, num_1x1=2):
@@ -68,11 +68,7 @@ def _run_block(fn, case):
 def _nin_cases(gen, device):
     fixed = [(10, 1, (1, 1, 224, 224)), (10, 1, (2, 1, 96, 96)), (5, 3, (1, 3, 67, 67)),
              (7, 2, (2, 2, 80, 100))]
-    cases = []
-    for ncls, c_in, shape in fixed:
-        ref = randomize(ref_nin(ncls, c_in), gen).to(device)
-        cases.append((ncls, c_in, rand(gen, *shape, device=device), ref))
-    return cases
+    return classifier_cases(ref_nin, fixed, gen, device)
 
 
 def _run_nin(fn, case):

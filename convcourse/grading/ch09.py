@@ -15,7 +15,7 @@ from torch import nn
 
 from ..check import CheckError, call, check_true, check_value
 from . import Item, rand, randint, register
-from .ch07 import flops, n_params, one_thread, randomize, transplant
+from .ch07 import classifier_cases, flops, n_params, one_thread, randomize, transplant
 
 
 def _cr(c_in, c_out, k, **kw):
@@ -114,11 +114,7 @@ def _run_inception(cls, case):
 def _googlenet_cases(gen, device):
     fixed = [(10, 1, (1, 1, 96, 96)), (10, 1, (2, 1, 32, 32)), (5, 3, (1, 3, 1, 1)), (7, 2, (1, 2, 64, 48)),
              (10, 1, (1, 1, 33, 47))]
-    cases = []
-    for ncls, c_in, shape in fixed:
-        ref = randomize(ref_googlenet(ncls, c_in), gen).to(device)
-        cases.append((ncls, c_in, rand(gen, *shape, device=device), ref))
-    return cases
+    return classifier_cases(ref_googlenet, fixed, gen, device)
 
 
 def _run_googlenet(fn, case):

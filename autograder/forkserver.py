@@ -32,7 +32,7 @@ from queue import Empty
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
-from traitlets import DottedObjectName
+from traitlets import DottedObjectName, Type
 
 KERNEL_ERROR = ".kernel-error.txt"  # written in the notebook's folder when a kernel cannot start
 # Imported once in the fork server, so that no kernel pays for them: the teaching stack, every
@@ -294,6 +294,8 @@ class ForkKernelManager(AsyncKernelManager):
     """A kernel manager whose kernels come from the fork server."""
 
     client_class = DottedObjectName("autograder.forkserver.WarmKernelClient")
+    # jupyter_client builds clients with client_factory, whose default does not follow client_class
+    client_factory = Type(WarmKernelClient, klass=AsyncKernelClient)
 
     async def _async_pre_start_kernel(self, **kw):
         self.kernel_id = self.kernel_id or str(uuid.uuid4())

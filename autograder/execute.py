@@ -113,10 +113,8 @@ def execute_notebook(path: str, cell_timeout: int, notebook_timeout: int, device
         os.environ.pop(sb.ENV_KEY, None)
         os.environ.pop(RESULTS_ENV, None)
         shutil.rmtree(ipc_dir, ignore_errors=True)
-    overturned = verdicts.apply(nb, results_dir, device)
+    verdicts.apply(nb, results_dir, device)  # a failed item is a score, not a problem of the run
     shutil.rmtree(results_dir, ignore_errors=True)
-    if overturned:
-        problem = "; ".join(filter(None, [problem, *overturned]))
     err_file = os.path.join(os.path.dirname(path), ".kernel-error.txt")
     if os.path.exists(err_file):
         lines = [ln for ln in open(err_file).read().splitlines() if ln.strip()]

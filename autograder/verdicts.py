@@ -1,10 +1,11 @@
 """Pass or fail decided outside the student's process.
 
-After a notebook has run, each graded cell that calls ``run_hidden("<item>", ...)`` is
-judged again here, in the grader's own process, from the results the kernel saved
-(see :func:`convcourse.grading.trusted_verdict`). A cell that the kernel reported as
-passing but whose results do not pass here gets an error output, so nbgrader scores it 0.
-A cell that already failed in the kernel stays failed.
+Under the course's grader a hidden-test cell (``run_hidden("<item>", ...)``) only runs the
+student's code on the hidden cases and saves what it returned; it does not judge. After the
+notebook has run, each such cell is judged here, in the grader's own process, from the saved
+results (see :func:`convcourse.grading.trusted_verdict`): a pass adds the line "all hidden
+cases passed", a failure adds an error output with the one-line reason, so nbgrader scores
+the cell 0. A cell that already failed in the kernel (an error, a timeout) stays failed.
 """
 from __future__ import annotations
 
@@ -17,12 +18,12 @@ _CALL = re.compile(r"""run_hidden\(\s*["']([\w.]+)["']""")
 
 
 def apply(nb, results_dir: str, device: str) -> list[str]:
-    """Judge every hidden-test cell of an executed notebook; return what was overturned."""
+    """Judge every hidden-test cell of an executed notebook; return the failures, one line each."""
     import torch
 
-    from convcourse.grading import trusted_verdict
+    from convcourse.grading import passed_message, trusted_verdict
 
-    overturned = []
+    failed = []
     for cell in nb.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if not meta.get("grade") or cell.cell_type != "code":
@@ -32,8 +33,11 @@ def apply(nb, results_dir: str, device: str) -> list[str]:
             continue
         item_id = found.group(1)
         reason = trusted_verdict(item_id, os.path.join(results_dir, f"{item_id}.pt"), torch.device(device))
-        if reason is not None:
+        if reason is None:
+            cell.outputs.append(nbformat.v4.new_output("stream", name="stdout",
+                                                       text=passed_message(item_id, torch.device(device)) + "\n"))
+        else:
             cell.outputs.append(nbformat.v4.new_output(
                 "error", ename="CheckError", evalue=reason, traceback=[f"CheckError: {reason}"]))
-            overturned.append(f"{meta['grade_id']}: the kernel said pass, the grader's own check says: {reason}")
-    return overturned
+            failed.append(f"{meta['grade_id']}: {reason}")
+    return failed

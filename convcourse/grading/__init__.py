@@ -17,9 +17,10 @@ Cases are seeded per item from ``COURSE_GRADING_SEED`` (the instructor's secret)
 so students cannot know the exact hidden inputs in advance.
 
 Under the course's grader, pass or fail is decided outside the student's process: the
-kernel also saves what the student's code returned (plain tensors and Python values only)
+kernel only saves what the student's code returned (plain tensors and Python values only)
 into ``$COURSE_RESULTS_DIR/<item>.pt``, and the grader's own process rebuilds the cases,
-computes the oracle and compares (:func:`trusted_verdict`). Patching ``torch.allclose``,
+computes the oracle and compares (:func:`trusted_verdict`), once. Run anywhere else (stock
+nbgrader, a student's own check), :func:`run_hidden` judges in the kernel. Patching ``torch.allclose``,
 hiding tracebacks or returning objects that claim to be equal changes nothing there.
 """
 from __future__ import annotations
@@ -27,11 +28,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import importlib
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
+from torch import nn
 
 from ..check import CheckError, call, check_tensor
 from ..device import get_device
@@ -96,6 +99,41 @@ def randint(gen: torch.Generator, low: int, high: int) -> int:
     return int(torch.randint(low, high + 1, (1,), generator=gen))
 
 
+def randomize(module: nn.Module, gen: torch.Generator) -> nn.Module:
+    """Fill every parameter (on the CPU) with uniform values of variance 2 / fan_in, stable
+    through ReLUs. Two modules whose parameters have the same shapes, in the same order, get
+    the same values from generators in the same state."""
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if isinstance(p, nn.parameter.UninitializedParameter):
+                raise CheckError(f"parameter {name} is uninitialised (a Lazy layer): give every layer its "
+                                 f"input size (nn.Conv2d / nn.Linear, not LazyConv2d / LazyLinear)")
+            bound = math.sqrt(6.0 / p[0].numel()) if p.dim() > 1 else 0.1
+            p.uniform_(-bound, bound, generator=gen)  # in place: large networks stay cheap
+    return module
+
+
+def seeded(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def drawn(build: Callable[..., nn.Module], *args, gen: torch.Generator) -> nn.Module:
+    """``build(*args)`` on the CPU with its parameters drawn by :func:`randomize`.
+
+    The module is built on the meta device and given empty CPU parameters, so PyTorch's default
+    initialisation, which ``randomize`` would overwrite anyway, is never paid for (it is most of
+    the cost of building AlexNet). References with buffers (batch norm) are not supported."""
+    with torch.device("meta"):
+        module = build(*args)
+    if any(True for _ in module.buffers()):
+        raise ValueError(f"drawn(): {type(module).__name__} has buffers, which would stay uninitialised")
+    for m in module.modules():
+        for name, p in list(m._parameters.items()):
+            if p is not None:
+                m._parameters[name] = nn.Parameter(torch.empty(p.shape), requires_grad=p.requires_grad)
+    return randomize(module, gen)
+
+
 def _describe(case) -> str:
     parts = []
     for a in case if isinstance(case, tuple) else (case,):
@@ -119,13 +157,17 @@ class Outcome:
     error: str | None = None
 
 
+def _what(item: Item, case, i: int, n: int) -> str:
+    desc = (item.describe or _describe)(case)
+    return f"hidden case {i} of {n}" + (f" ({desc})" if desc else "")
+
+
 def collect(item: Item, obj, device: torch.device) -> list[Outcome]:
     """Run the student's object on every hidden case (student code runs here)."""
     cases = item.cases(generator(item.id), device)
     outcomes = []
     for i, case in enumerate(cases, 1):
-        desc = (item.describe or _describe)(case)
-        what = f"hidden case {i} of {len(cases)}" + (f" ({desc})" if desc else "")
+        what = _what(item, case, i, len(cases))
         try:
             if item.run is None:
                 received = call(obj, *_clone(case), forbidden=item.forbidden)
@@ -142,13 +184,14 @@ def collect(item: Item, obj, device: torch.device) -> list[Outcome]:
     return outcomes
 
 
-def judge(item: Item, outcomes: list[Outcome]) -> None:
-    """Compare each outcome with the oracle; raise :class:`CheckError` on the first failure."""
+def judge(item: Item, outcomes: list[Outcome], expected: Callable[[int], Any] | None = None) -> None:
+    """Compare each outcome with the oracle (``expected(i)`` for the i-th case, if given);
+    raise :class:`CheckError` on the first failure."""
     compare = item.compare or check_tensor
-    for o in outcomes:
+    for i, o in enumerate(outcomes):
         if o.error is not None:
             raise CheckError(o.error)
-        compare(o.received, item.oracle(o.case), o.what, hidden=True)
+        compare(o.received, expected(i) if expected else item.oracle(o.case), o.what, hidden=True)
 
 
 RESULTS_ENV = "COURSE_RESULTS_DIR"
@@ -174,29 +217,56 @@ def _save(item_id: str, outcomes: list[Outcome], folder: str) -> None:
     torch.save(data, os.path.join(folder, f"{item_id}.pt"))
 
 
+class Answers:
+    """The hidden cases of one item and PyTorch's answers to them, in the grader's process.
+
+    They depend only on the item, the instructor's secret and the device, never on the student,
+    so one process grading a class builds the cases once and computes each answer on first need
+    (stock nbgrader recomputes them in every student's kernel). Nothing a student writes runs
+    in this process, so nothing can change them between students."""
+
+    def __init__(self, item: Item, device: torch.device):
+        self.item = item
+        self.cases = item.cases(generator(item.id), device)
+        self.whats = [_what(item, c, i, len(self.cases)) for i, c in enumerate(self.cases, 1)]
+        self._expected: dict[int, Any] = {}
+
+    def expected(self, i: int):
+        if i not in self._expected:
+            self._expected[i] = self.item.oracle(self.cases[i])
+        return self._expected[i]
+
+
+_ANSWERS: dict[tuple, Answers] = {}
+
+
+def answers(item_id: str, device: torch.device) -> Answers:
+    key = (item_id, str(device), os.environ.get("COURSE_GRADING_SEED", "convcourse"))
+    if key not in _ANSWERS:
+        _ANSWERS[key] = Answers(get_item(item_id), device)
+    return _ANSWERS[key]
+
+
 def trusted_verdict(item_id: str, path: str, device: torch.device) -> str | None:
     """In the grader's own process: None if the saved results pass, else the one-line reason."""
-    item = get_item(item_id)
     if not os.path.exists(path):
         return "the hidden tests of this item did not report their results"
     try:
         saved = torch.load(path, weights_only=True, map_location=device)
     except Exception:  # noqa: BLE001 - anything unreadable is a failure
         return "the results of the hidden tests could not be read"
-    cases = item.cases(generator(item.id), device)
-    if not isinstance(saved, list) or not saved or len(saved) > len(cases):
+    known = answers(item_id, device)
+    if not isinstance(saved, list) or not saved or len(saved) > len(known.cases):
         return "the results of the hidden tests are incomplete"
     outcomes = []
-    for i, (case, entry) in enumerate(zip(cases, saved), 1):
-        desc = (item.describe or _describe)(case)
-        what = f"hidden case {i} of {len(cases)}" + (f" ({desc})" if desc else "")
+    for case, what, entry in zip(known.cases, known.whats, saved):
         error = entry.get("error") if isinstance(entry, dict) else "malformed result"
         outcomes.append(Outcome(case, what, received=entry.get("received") if isinstance(entry, dict)
                                 else None, error=error if isinstance(error, (str, type(None))) else "?"))
-    if len(outcomes) < len(cases) and outcomes[-1].error is None:
+    if len(outcomes) < len(known.cases) and outcomes[-1].error is None:
         return "the results of the hidden tests are incomplete"
     try:
-        judge(item, outcomes)
+        judge(known.item, outcomes, known.expected)
     except CheckError as e:
         return str(e)
     except Exception as e:  # noqa: BLE001 - a comparison that breaks on odd data is a failure
@@ -210,7 +280,13 @@ def run_hidden(item_id: str, obj) -> None:
     device = get_device()
     outcomes = collect(item, obj, device)
     folder = os.environ.get(RESULTS_ENV)
-    if folder:
+    if folder:  # the course's grader judges the saved results in its own process
         _save(item_id, outcomes, folder)
+        print(f"{item_id}: {len(outcomes)} hidden case(s) ran on {device.type}; the grader judges the results")
+        return
     judge(item, outcomes)
-    print(f"{item_id}: all hidden cases passed on {device.type}")
+    print(passed_message(item_id, device))
+
+
+def passed_message(item_id: str, device: torch.device) -> str:
+    return f"{item_id}: all hidden cases passed on {device.type}"

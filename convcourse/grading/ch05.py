@@ -1,12 +1,13 @@
 """Hidden tests of chapter 5: LeNet.
 
 Oracles: reference networks built here from ``nn`` layers (their shapes, parameter counts and,
-with the student's weights copied in, their outputs), forward hooks for the shape tables, a
+with the same seeded weights drawn into both, their outputs), forward hooks for the shape tables, a
 hand count of correct predictions for the accuracy, and a fixed training recipe for the
 modernised LeNet.
 """
 from __future__ import annotations
 
+import math
 import time
 
 import torch
@@ -14,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..check import CheckError, call, check_tensor, check_true
-from . import Item, rand, randint, register
+from . import Item, drawn, rand, randint, randomize, register, seeded
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -54,47 +55,47 @@ def compare_traces(received: list, expected: list, who: str, what: str) -> None:
         raise CheckError(f"{what}: {who} has {len(received)} layers, {more} than the exercise asks for")
 
 
-def module_result(net, X: torch.Tensor, name: str) -> dict:
-    """What the grader keeps of a student's network: its trace, output and parameters."""
+def module_result(net, X: torch.Tensor, name: str, seed: int) -> dict:
+    """What the grader keeps of a student's network: its parameter shapes, then, with its weights
+    drawn from ``seed`` as the reference's are, its layer trace and output on ``X``."""
     check_true(isinstance(net, nn.Module), f"{name} should return an nn.Module, not a {type(net).__name__}")
-    net = net.to(X.device).eval()
     try:
-        trace, out = leaf_trace(net, X)
+        shapes = [tuple(p.shape) for p in randomize(net.cpu(), seeded(seed)).parameters()]
+    except CheckError as e:
+        raise CheckError(f"{name}: {e}") from None
+    try:
+        trace, out = leaf_trace(net.to(X.device).eval(), X)
     except CheckError:
         raise
     except Exception as e:
         raise CheckError(f"{name}: the forward pass raised {type(e).__name__}: {e}".splitlines()[0]) from None
-    return {"trace": trace, "out": out.detach() if isinstance(out, torch.Tensor) else out, "X": X,
-            "params": [p.detach().clone() for p in net.parameters()]}
+    return {"trace": trace, "out": out.detach() if isinstance(out, torch.Tensor) else out, "shapes": shapes}
 
 
-def compare_with_reference(received: dict, ref: nn.Module, who: str, what: str, hint: str) -> None:
-    """Trace, parameter count, then the output with the student's weights copied into ``ref``."""
-    X = received["X"]
-    ref = ref.to(X.device).eval()
-    ref_trace, ref_out = leaf_trace(ref, X)
-    out = received["out"]
+def reference_result(build, args: tuple, X: torch.Tensor, seed: int) -> dict:
+    """:func:`module_result` of the reference network ``build(*args)``, weights drawn from ``seed``."""
+    ref = drawn(build, *args, gen=seeded(seed)).to(X.device).eval()
+    trace, out = leaf_trace(ref, X)
+    return {"trace": trace, "out": out, "shapes": [tuple(p.shape) for p in ref.parameters()]}
+
+
+def compare_with_reference(received: dict, expected: dict, who: str, what: str, hint: str) -> None:
+    """Output shape, layer trace, parameter count and order, then the output (same weights)."""
+    out, ref_out = received["out"], expected["out"]
     check_true(isinstance(out, torch.Tensor), f"{what}: {who} should return a tensor from its forward pass")
     if tuple(out.shape) != tuple(ref_out.shape):
-        raise CheckError(f"{what}: {who} outputs shape {_fmt_shape(out.shape)} for an input of shape "
-                         f"{_fmt_shape(X.shape)}, which is not right")
-    compare_traces(received["trace"], ref_trace, who, what)
-    n_student = sum(p.numel() for p in received["params"])
-    n_ref = sum(p.numel() for p in ref.parameters())
+        raise CheckError(f"{what}: {who} outputs shape {_fmt_shape(out.shape)}, which is not right")
+    compare_traces(received["trace"], expected["trace"], who, what)
+    n_student = sum(math.prod(s) for s in received["shapes"])
+    n_ref = sum(math.prod(s) for s in expected["shapes"])
     if n_student != n_ref:
         raise CheckError(f"{what}: {who} has {n_student:,} parameters, which is not right "
                          f"(a missing bias, or a wrong channel count or layer width?)")
-    ref_params = list(ref.parameters())
-    shapes_ok = len(ref_params) == len(received["params"]) and all(
-        p.shape == q.shape for p, q in zip(ref_params, received["params"]))
-    check_true(shapes_ok, f"{what}: the parameters of {who} do not come in the order of the layers "
-                          f"asked for (define the layers in the order of the exercise)")
-    with torch.no_grad():
-        for p, q in zip(ref_params, received["params"]):
-            p.copy_(q)
-        expected = ref(X)
+    check_true([tuple(s) for s in received["shapes"]] == expected["shapes"],
+               f"{what}: the parameters of {who} do not come in the order of the layers "
+               f"asked for (define the layers in the order of the exercise)")
     try:
-        check_tensor(out, expected, f"{what}: the output of {who}", hidden=True)
+        check_tensor(out, ref_out, f"{what}: the output of {who}", hidden=True)
     except CheckError as e:
         raise CheckError(f"{e} ({hint})") from None
 
@@ -116,13 +117,14 @@ def _lenet32_cases(gen, device):
     fixed = [(6, 16, 10, 1), (1, 1, 2, 3), (4, 9, 5, 2)]
     for _ in range(2):
         fixed.append((randint(gen, 2, 12), randint(gen, 2, 20), randint(gen, 2, 15), randint(gen, 1, 4)))
-    return [(c1, c2, n, rand(gen, b, 1, 32, 32, device=device, low=0.0, high=1.0)) for c1, c2, n, b in fixed]
+    return [(c1, c2, n, rand(gen, b, 1, 32, 32, device=device, low=0.0, high=1.0), randint(gen, 0, 2**62))
+            for c1, c2, n, b in fixed]
 
 
 def _run_lenet32(fn, case):
-    c1, c2, n, X = case
+    c1, c2, n, X, seed = case
     net = call(fn, c1, c2, n, name="lenet32")
-    return module_result(net, X, f"lenet32({c1}, {c2}, {n})")
+    return module_result(net, X, f"lenet32({c1}, {c2}, {n})", seed)
 
 
 def _compare_lenet32(received, expected, what, hidden=True):
@@ -350,7 +352,8 @@ def _compare_modern(received, expected, what, hidden=True):
 
 register(
     Item("ch05.lenet32", cases=_lenet32_cases, run=_run_lenet32,
-         oracle=lambda c: lenet32_reference(c[0], c[1], c[2]), compare=_compare_lenet32,
+         oracle=lambda c: reference_result(lenet32_reference, c[:3], c[3], c[4]),
+         compare=_compare_lenet32,
          describe=lambda c: f"lenet32({c[0]}, {c[1]}, {c[2]}), batch of {c[3].shape[0]}"),
     Item("ch05.shape_table", cases=_shape_cases, run=_run_shape_table, oracle=_shape_oracle,
          compare=_compare_shape_table, describe=_describe_shape),

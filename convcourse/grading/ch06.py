@@ -1,7 +1,7 @@
 """Hidden tests of chapter 6: AlexNet.
 
 Oracles: reference networks built here from ``nn`` layers (shapes, parameter counts and, with
-the student's weights copied in, outputs), ``sum(p.numel())`` of real modules and
+the same seeded weights drawn into the student's network and the reference, outputs), ``sum(p.numel())`` of real modules and
 ``torch.utils.flop_counter.FlopCounterMode`` run on each layer.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ..check import CheckError, call, check_true
 from . import Item, rand, randint, register
-from .ch05 import _fmt_shape, compare_with_reference, module_result
+from .ch05 import _fmt_shape, compare_with_reference, module_result, reference_result
 
 
 # ----------------------------------------------------------------------------- alexnet
@@ -41,16 +41,17 @@ def _check_dropout(net, who, what, p=0.5, count=2):
 
 
 def _alexnet_cases(gen, device):
-    return [(1, 10, rand(gen, 1, 1, 224, 224, device=device, low=0.0, high=1.0)),
-            (3, randint(gen, 2, 20), rand(gen, 2, 3, 224, 224, device=device, low=0.0, high=1.0))]
+    return [(1, 10, rand(gen, 1, 1, 224, 224, device=device, low=0.0, high=1.0), randint(gen, 0, 2**62)),
+            (3, randint(gen, 2, 20), rand(gen, 2, 3, 224, 224, device=device, low=0.0, high=1.0),
+             randint(gen, 0, 2**62))]
 
 
 def _run_alexnet(fn, case):
-    c, n, X = case
+    c, n, X, seed = case
     net = call(fn, c, n, name="alexnet")
     check_true(isinstance(net, nn.Module), f"alexnet should return an nn.Module, not a {type(net).__name__}")
     _check_dropout(net, "your network", f"alexnet({c}, {n})")
-    return module_result(net, X, f"alexnet({c}, {n})")
+    return module_result(net, X, f"alexnet({c}, {n})", seed)
 
 
 def _compare_alexnet(received, expected, what, hidden=True):
@@ -210,15 +211,16 @@ def slim_alexnet_reference(c: int) -> nn.Sequential:
 
 def _slim_cases(gen, device):
     widths = [8, 1, randint(gen, 2, 12), randint(gen, 13, 24)]
-    return [(c, rand(gen, randint(gen, 1, 4), 1, 28, 28, device=device, low=-1.0, high=1.0)) for c in widths]
+    return [(c, rand(gen, randint(gen, 1, 4), 1, 28, 28, device=device, low=-1.0, high=1.0), randint(gen, 0, 2**62))
+            for c in widths]
 
 
 def _run_slim(fn, case):
-    c, X = case
+    c, X, seed = case
     net = call(fn, c, name="slim_alexnet")
     check_true(isinstance(net, nn.Module), f"slim_alexnet should return an nn.Module, not a {type(net).__name__}")
     _check_dropout(net, "your network", f"slim_alexnet({c})")
-    return module_result(net, X, f"slim_alexnet({c})")
+    return module_result(net, X, f"slim_alexnet({c})", seed)
 
 
 def _compare_slim(received, expected, what, hidden=True):
@@ -229,13 +231,14 @@ def _compare_slim(received, expected, what, hidden=True):
 
 register(
     Item("ch06.alexnet", cases=_alexnet_cases, run=_run_alexnet,
-         oracle=lambda c: alexnet_reference(c[0], c[1]), compare=_compare_alexnet,
+         oracle=lambda c: reference_result(alexnet_reference, c[:2], c[2], c[3]), compare=_compare_alexnet,
          describe=lambda c: f"alexnet({c[0]}, {c[1]}), input {_fmt_shape(c[2].shape)}"),
     Item("ch06.layer_costs", cases=_costs_nets, run=_run_costs, oracle=costs_oracle,
          compare=_compare_costs, describe=_describe_net),
     Item("ch06.dominant_layers", cases=_dominant_cases, run=_run_dominant, oracle=_dominant_oracle,
          compare=_compare_dominant, describe=_describe_net),
     Item("ch06.slim_alexnet", cases=_slim_cases, run=_run_slim,
-         oracle=lambda c: slim_alexnet_reference(c[0]), compare=_compare_slim,
+         oracle=lambda c: reference_result(slim_alexnet_reference, c[:1], c[1], c[2]),
+         compare=_compare_slim,
          describe=lambda c: f"slim_alexnet({c[0]}), input {_fmt_shape(c[1].shape)}"),
 )

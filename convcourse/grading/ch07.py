@@ -12,7 +12,7 @@ parameter in registration order, after checking that the shapes agree; then both
 on the same input.  A missing ReLU, the wrong pooling or the wrong padding shows up
 as a wrong output.
 
-The helpers :func:`transplant` and :func:`randomize` are shared with chapters 8 and 9.
+The helpers :func:`transplant` and :func:`classifier_cases` are shared with chapters 8 and 9.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..check import CheckError, call, check_true, check_value
-from . import Item, rand, randint, register
+from . import Item, drawn, rand, randint, register
 
 
 # --------------------------------------------------------------------------- helpers
@@ -42,24 +42,35 @@ def one_thread(fn):
     return wrapper
 
 
-def randomize(module: nn.Module, gen: torch.Generator) -> nn.Module:
-    """Fill every parameter (on the CPU) with uniform values of variance 2 / fan_in, stable through ReLUs."""
-    with torch.no_grad():
-        for p in module.parameters():
-            bound = math.sqrt(6.0 / p[0].numel()) if p.dim() > 1 else 0.1
-            p.uniform_(-bound, bound, generator=gen)  # in place: large networks stay cheap
-    return module
-
-
 def classifier_cases(build, fixed, gen: torch.Generator, device) -> list[tuple]:
-    """Cases ``(num_classes, in_channels, X, reference)`` of a whole network, one per
-    ``(num_classes, in_channels, input shape)`` of ``fixed``; ``build(num_classes, in_channels)``
-    makes the reference, whose weights are drawn from ``gen``."""
+    """Cases ``(num_classes, in_channels, inputs, reference)`` of a whole network, one per
+    ``(num_classes, in_channels, [input shapes])`` of ``fixed``: the student's network is built
+    once per case and run on each input. ``build(num_classes, in_channels)`` makes the
+    reference, whose weights are drawn from ``gen``."""
     cases = []
-    for ncls, c_in, shape in fixed:
-        ref = randomize(build(ncls, c_in), gen).to(device)
-        cases.append((ncls, c_in, rand(gen, *shape, device=device), ref))
+    for ncls, c_in, shapes in fixed:
+        ref = drawn(build, ncls, c_in, gen=gen).to(device)
+        cases.append((ncls, c_in, tuple(rand(gen, *shape, device=device) for shape in shapes), ref))
     return cases
+
+
+def describe_classifier(name: str):
+    """``describe`` for :func:`classifier_cases`."""
+    def describe(case):
+        ncls, c_in, inputs, _ = case
+        sizes = " and ".join("x".join(map(str, X.shape)) for X in inputs)
+        return f"{name}(num_classes={ncls}, in_channels={c_in}) on {sizes} input{'s' if len(inputs) > 1 else ''}"
+    return describe
+
+
+def compare_each(compare_one):
+    """``compare`` for a result that is a list with one value per input of the case."""
+    def compare(received, expected, what, hidden=True):
+        check_true(isinstance(received, list) and len(received) == len(expected),
+                   f"{what}: expected one result per input")
+        for i, (r, e) in enumerate(zip(received, expected), 1):
+            compare_one(r, e, f"{what}, input {i}" if len(expected) > 1 else what, hidden=hidden)
+    return compare
 
 
 def _shape_list(shapes):
@@ -187,7 +198,7 @@ def _block_cases(gen, device):
                       (randint(gen, 1, 3), c_in, randint(gen, 2, 12), randint(gen, 2, 12))))
     cases = []
     for n, c_out, c_in, shape in fixed:
-        ref = randomize(ref_block(n, c_out, c_in), gen).to(device)
+        ref = drawn(ref_block, n, c_out, c_in, gen=gen).to(device)
         cases.append((n, c_out, c_in, rand(gen, *shape, device=device), ref))
     return cases
 
@@ -211,7 +222,7 @@ def _vgg_cases(gen, device):
     fixed.append((arch, randint(gen, 1, 3), randint(gen, 2, 6), randint(gen, 2 ** nb, 20), randint(gen, 4, 16), 2))
     cases = []
     for arch, c_in, ncls, size, hidden, batch in fixed:
-        ref = randomize(ref_vgg(arch, c_in, ncls, size, hidden), gen).to(device)
+        ref = drawn(ref_vgg, arch, c_in, ncls, size, hidden, gen=gen).to(device)
         X = rand(gen, batch, c_in, size, size, device=device)
         cases.append((arch, c_in, ncls, size, hidden, X, ref))
     return cases

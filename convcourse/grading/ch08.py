@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..check import CheckError, call, check_true, check_value
-from . import Item, rand, randint, register
-from .ch07 import classifier_cases, flops, n_params, one_thread, randomize, transplant
+from ..check import CheckError, call, check_tensor, check_true, check_value
+from . import Item, drawn, rand, randint, register
+from .ch07 import classifier_cases, compare_each, describe_classifier, flops, n_params, one_thread, transplant
 
 
 def ref_nin_block(out_channels, kernel_size, strides, padding, in_channels, num_1x1=2):
@@ -52,7 +52,7 @@ def _block_cases(gen, device):
                   (randint(gen, 1, 3), c_in, randint(gen, k, 12), randint(gen, k, 12))))
     cases = []
     for out, k, s, p, c_in, shape in fixed:
-        ref = randomize(ref_nin_block(out, k, s, p, c_in), gen).to(device)
+        ref = drawn(ref_nin_block, out, k, s, p, c_in, gen=gen).to(device)
         cases.append((out, k, s, p, c_in, rand(gen, *shape, device=device), ref))
     return cases
 
@@ -66,13 +66,12 @@ def _run_block(fn, case):
 
 # --------------------------------------------------------------------------- nin
 def _nin_cases(gen, device):
-    fixed = [(10, 1, (1, 1, 224, 224)), (10, 1, (2, 1, 96, 96)), (5, 3, (1, 3, 67, 67)),
-             (7, 2, (2, 2, 80, 100))]
+    fixed = [(10, 1, [(1, 1, 224, 224), (2, 1, 96, 96)]), (5, 3, [(1, 3, 67, 67)]), (7, 2, [(2, 2, 80, 100)])]
     return classifier_cases(ref_nin, fixed, gen, device)
 
 
 def _run_nin(fn, case):
-    ncls, c_in, X, ref = case
+    ncls, c_in, inputs, ref = case
     net = call(fn, num_classes=ncls, in_channels=c_in, name="nin")
     check_true(isinstance(net, nn.Module), f"nin should return an nn.Module, received a {type(net).__name__}")
     check_true(not any(isinstance(m, nn.Linear) for m in net.modules()),
@@ -82,7 +81,12 @@ def _run_nin(fn, case):
     check_true(drops == [0.5], f"nin: expected one nn.Dropout(0.5) before the last NiN block, found "
                                f"{len(drops)} with p = {drops}")
     net = transplant(net, ref, f"nin(num_classes={ncls}, in_channels={c_in})")
-    return call(net, X, name="nin(...).forward")
+    return [call(net, X, name="nin(...).forward") for X in inputs]
+
+
+def _oracle_nin(case):
+    with torch.no_grad():
+        return [case[3].eval()(X) for X in case[2]]
 
 
 # --------------------------------------------------------------------------- heads
@@ -140,8 +144,8 @@ register(
     Item("ch08.nin_block", cases=_block_cases, run=one_thread(_run_block),
          oracle=one_thread(lambda c: c[6].eval()(c[5])),
          describe=lambda c: f"nin_block({c[0]}, {c[1]}, {c[2]}, {c[3]}, {c[4]}) on a {_shape(c[5])} input"),
-    Item("ch08.nin", cases=_nin_cases, run=one_thread(_run_nin), oracle=one_thread(lambda c: c[3].eval()(c[2])),
-         describe=lambda c: f"nin(num_classes={c[0]}, in_channels={c[1]}) on a {_shape(c[2])} input"),
+    Item("ch08.nin", cases=_nin_cases, run=one_thread(_run_nin), oracle=one_thread(_oracle_nin),
+         compare=compare_each(check_tensor), describe=describe_classifier("nin")),
     Item("ch08.head_params", cases=_head_cases, run=_run_pair("head_params"), oracle=_oracle_head,
          compare=_compare_pair(("global-average-pooling head", "dense head")),
          describe=lambda c: "head_params({}, {}, {}, {})".format(*c)),

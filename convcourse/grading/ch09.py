@@ -13,9 +13,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..check import CheckError, call, check_true, check_value
-from . import Item, rand, randint, register
-from .ch07 import classifier_cases, flops, n_params, one_thread, randomize, transplant
+from ..check import CheckError, call, check_tensor, check_true, check_value
+from . import Item, drawn, rand, randint, register
+from .ch07 import classifier_cases, compare_each, describe_classifier, flops, n_params, one_thread, transplant
 
 
 def _cr(c_in, c_out, k, **kw):
@@ -81,7 +81,7 @@ def _inception_cases(gen, device):
                   (randint(gen, 1, 3), c_in, randint(gen, 1, 10), randint(gen, 1, 10))))
     cases = []
     for chans, c_in, shape in fixed:
-        ref = randomize(RefInception(*chans, c_in), gen).to(device)
+        ref = drawn(RefInception, *chans, c_in, gen=gen).to(device)
         cases.append((chans, c_in, rand(gen, *shape, device=device), ref))
     return cases
 
@@ -112,29 +112,45 @@ def _run_inception(cls, case):
 
 # --------------------------------------------------------------------------- GoogLeNet
 def _googlenet_cases(gen, device):
-    fixed = [(10, 1, (1, 1, 96, 96)), (10, 1, (2, 1, 32, 32)), (5, 3, (1, 3, 1, 1)), (7, 2, (1, 2, 64, 48)),
-             (10, 1, (1, 1, 33, 47))]
+    fixed = [(10, 1, [(1, 1, 96, 96), (2, 1, 32, 32), (1, 1, 33, 47)]), (5, 3, [(1, 3, 1, 1)]),
+             (7, 2, [(1, 2, 64, 48)])]
     return classifier_cases(ref_googlenet, fixed, gen, device)
 
 
 def _run_googlenet(fn, case):
-    ncls, c_in, X, ref = case
+    ncls, c_in, inputs, ref = case
     who = f"googlenet(num_classes={ncls}, in_channels={c_in})"
     net = call(fn, num_classes=ncls, in_channels=c_in, name="googlenet")
     check_true(isinstance(net, nn.Sequential) and len(net) == 6,
                f"{who} should return an nn.Sequential of six parts (b1, b2, b3, b4, b5, the dense layer), "
                f"received {type(net).__name__}" + (f" of {len(net)}" if isinstance(net, nn.Sequential) else ""))
     net = transplant(net, ref, who)
-    x, y = X, X
+    return [_stages(net, X, who) for X in inputs]
+
+
+def _stages(net, X, who):
+    """The output shape of each of the six parts, and the network's output."""
+    stages, x = [], X
     with torch.no_grad():
-        for i, (mine, theirs) in enumerate(zip(net, ref.eval())):
-            x = call(mine, x, name=f"{who} stage {i + 1}")
-            y = theirs(y)
-            if tuple(x.shape) != tuple(y.shape):
-                part = f"stage b{i + 1}" if i < 5 else "the dense layer"
-                raise CheckError(f"{who}: {part} gives shape {_shape(x)} on a {_shape(X)} input, "
-                                 f"expected {_shape(y)}")
-    return x
+        for i, part in enumerate(net):
+            x = call(part, x, name=f"{who} stage {i + 1}")
+            check_true(isinstance(x, torch.Tensor), f"{who}: stage {i + 1} should return a tensor")
+            stages.append(tuple(x.shape))
+    return {"stages": stages, "out": x}
+
+
+def _oracle_googlenet(case):
+    ncls, c_in, inputs, ref = case
+    return [_stages(ref.eval(), X, "the reference") for X in inputs]
+
+
+def _compare_stages(received, expected, what, hidden=True):
+    for i, (got, want) in enumerate(zip(received["stages"], expected["stages"])):
+        if tuple(got) != want:
+            part = f"stage b{i + 1}" if i < 5 else "the dense layer"
+            raise CheckError(f"{what}: {part} gives shape {'x'.join(map(str, got))}, "
+                             f"expected {'x'.join(map(str, want))}")
+    check_tensor(received["out"], expected["out"], what, hidden=hidden)
 
 
 # --------------------------------------------------------------------------- FLOPs of the reductions
@@ -221,8 +237,8 @@ register(
          oracle=one_thread(lambda c: c[3].eval()(c[2])),
          describe=_describe_inception),
     Item("ch09.googlenet", cases=_googlenet_cases, run=one_thread(_run_googlenet),
-         oracle=one_thread(lambda c: c[3].eval()(c[2])),
-         describe=lambda c: f"googlenet(num_classes={c[0]}, in_channels={c[1]}) on a {_shape(c[2])} input"),
+         oracle=one_thread(_oracle_googlenet), compare=compare_each(_compare_stages),
+         describe=describe_classifier("googlenet")),
     Item("ch09.inception_flops", cases=_flops_cases, oracle=_oracle_flops,
          run=lambda fn, c: call(fn, *c[:7], reduce=c[7], name="inception_flops"),
          compare=lambda r, e, what, hidden=True: check_value(r, e, what, hidden=True, rel=1e-12),

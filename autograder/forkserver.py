@@ -21,6 +21,7 @@ nbgrader's Execute work with it unchanged.
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import os
 import signal
@@ -85,6 +86,9 @@ def _warm_up():
     from convcourse.check import forbid
     with forbid("convolution"):  # the dispatcher-level check's first use is slow: pay it here
         torch.ones(2) + 1
+    if os.environ.get("COURSE_DEVICE", "cpu") == "cpu":  # CUDA is never touched here
+        from convcourse.grading import prebuild
+        prebuild(torch.device("cpu"))  # every kernel inherits the hidden cases instead of making them
 
 
 def _child(request: dict, prepare_child) -> None:
@@ -114,6 +118,8 @@ def _child(request: dict, prepare_child) -> None:
 def _serve(conn, prepare_child) -> None:
     _die_with_parent()
     _warm_up()
+    gc.collect()
+    gc.freeze()
     signal.signal(signal.SIGCHLD, _reap)
     conn.send("ready")
     while True:

@@ -20,6 +20,7 @@ it stopped and a second run changes nothing.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import hashlib
 import json
 import logging
@@ -132,8 +133,16 @@ def _fingerprint(folder: Path, settings: Settings) -> dict:
 
 
 def _locked_sources(assignment: str, notebook: str) -> dict[str, str]:
-    """{grade_id: source} of the cells students may not change, as released."""
-    nb = nbformat.read(str(EXERCISES / assignment / f"{notebook}.ipynb"), as_version=4)
+    """{grade_id: source} of the cells students may not change, as released (read once per
+    version of the released file)."""
+    path = EXERCISES / assignment / f"{notebook}.ipynb"
+    stat = path.stat()
+    return _read_locked(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _read_locked(path: str, mtime_ns: int, size: int) -> dict[str, str]:
+    nb = nbformat.read(path, as_version=4)
     return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
             if c.metadata.get("nbgrader", {}).get("locked") or c.metadata.get("nbgrader", {}).get("grade")}
 

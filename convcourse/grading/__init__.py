@@ -31,6 +31,7 @@ import importlib
 import math
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -81,11 +82,36 @@ def get_item(item_id: str) -> Item:
         raise KeyError(f"no hidden-test item {item_id!r} (looked in convcourse/grading/{chapter}.py)")
 
 
+def _secret() -> str:
+    return os.environ.get("COURSE_GRADING_SEED", "convcourse")
+
+
 def generator(item_id: str) -> torch.Generator:
     """A CPU generator seeded from the instructor's secret and the item id."""
-    secret = os.environ.get("COURSE_GRADING_SEED", "convcourse")
-    seed = int.from_bytes(hashlib.sha256(f"{secret}:{item_id}".encode()).digest()[:8], "little")
+    seed = int.from_bytes(hashlib.sha256(f"{_secret()}:{item_id}".encode()).digest()[:8], "little")
     return torch.Generator().manual_seed(seed & (2**63 - 1))
+
+
+_CASES: dict[tuple, list] = {}
+
+
+def hidden_cases(item: Item, device: torch.device) -> list:
+    """The hidden cases of ``item`` on ``device``, made once per process: they depend only on
+    the item, the instructor's secret and the device. Student code never receives them, only
+    copies (:func:`collect`), so what it does cannot change them for a later student."""
+    key = (item.id, str(device), _secret())
+    if key not in _CASES:
+        _CASES[key] = item.cases(generator(item.id), device)
+    return _CASES[key]
+
+
+def prebuild(device: torch.device) -> None:
+    """Make the hidden cases of every chapter's items now (the grading fork server does this
+    once, so that no forked kernel builds them again)."""
+    for chapter in sorted(p.stem for p in Path(__file__).parent.glob("ch[0-9][0-9].py")):
+        importlib.import_module(f"{__name__}.{chapter}")
+    for item in list(_REGISTRY.values()):
+        hidden_cases(item, device)
 
 
 def rand(gen: torch.Generator, *shape, device="cpu", low=-1.0, high=1.0, dtype=torch.float32):
@@ -164,7 +190,7 @@ def _what(item: Item, case, i: int, n: int) -> str:
 
 def collect(item: Item, obj, device: torch.device) -> list[Outcome]:
     """Run the student's object on every hidden case (student code runs here)."""
-    cases = item.cases(generator(item.id), device)
+    cases = hidden_cases(item, device)
     outcomes = []
     for i, case in enumerate(cases, 1):
         what = _what(item, case, i, len(cases))
@@ -227,7 +253,7 @@ class Answers:
 
     def __init__(self, item: Item, device: torch.device):
         self.item = item
-        self.cases = item.cases(generator(item.id), device)
+        self.cases = hidden_cases(item, device)
         self.whats = [_what(item, c, i, len(self.cases)) for i, c in enumerate(self.cases, 1)]
         self._expected: dict[int, Any] = {}
 

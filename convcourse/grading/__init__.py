@@ -7,7 +7,7 @@ A hidden test cell in ``solutions/`` is one line::
 The item (here ``ch01.corr2d``, defined in ``convcourse/grading/ch01.py``) makes
 the cases on the selected device (``COURSE_DEVICE``), applies the student's object
 to each case, and compares with PyTorch's answer.  Grading is split in two halves
-so that the comparison can later run outside the student's process:
+so that the comparison can run outside the student's process:
 
 - :func:`collect` runs student code on the cases and records what it returned;
 - :func:`judge` computes the oracle and compares, raising a one-line
@@ -18,10 +18,11 @@ so students cannot know the exact hidden inputs in advance.
 
 Under the course's grader, pass or fail is decided outside the student's process: the
 kernel only saves what the student's code returned (plain tensors and Python values only)
-into ``$COURSE_RESULTS_DIR/<item>.pt``, and the grader's own process rebuilds the cases,
-computes the oracle and compares (:func:`trusted_verdict`), once. Run anywhere else (stock
-nbgrader, a student's own check), :func:`run_hidden` judges in the kernel. Patching ``torch.allclose``,
-hiding tracebacks or returning objects that claim to be equal changes nothing there.
+into ``$COURSE_RESULTS_DIR/<item>.pt``, and the grader's own process compares it with the
+oracle's answers (:func:`trusted_verdict`), which it computes once for the whole class
+(:class:`Answers`). Run anywhere else (stock nbgrader, a student's own check),
+:func:`run_hidden` judges in the kernel. Patching ``torch.allclose``, hiding tracebacks or
+returning objects that claim to be equal changes nothing there.
 """
 from __future__ import annotations
 

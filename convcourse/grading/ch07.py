@@ -17,7 +17,6 @@ The helpers :func:`transplant` and :func:`classifier_cases` are shared with chap
 from __future__ import annotations
 
 import functools
-import math
 
 import torch
 from torch import nn

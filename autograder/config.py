@@ -13,7 +13,7 @@ folder outside version control (default ``<repo>/work``, git-ignored):
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from traitlets.config import Config
@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 SOLUTIONS = REPO / "solutions"
 EXERCISES = REPO / "exercises"
 COURSE_ID = "convcourse"
+SECRET_ENV = "COURSE_GRADING_SEED"
 
 
 @dataclass
@@ -36,9 +37,14 @@ class Settings:
     warm: bool = True               # fork kernels from a warm fork server (False: start each cold)
     cluster: str | None = None      # Dask: "local" for a local cluster, or a scheduler address
     sandbox: bool = True            # run student kernels in the sandbox (autograder/sandbox.py)
+    # The instructor's secret that seeds the hidden cases. None: taken out of the environment
+    # ($COURSE_GRADING_SEED is removed from it, so that no process started later inherits it).
+    secret: str | None = field(default=None, repr=False)
 
     def __post_init__(self):
         self.workdir = Path(self.workdir).resolve()
+        if self.secret is None:
+            self.secret = os.environ.pop(SECRET_ENV, None)
 
     @property
     def db(self) -> str:

@@ -3,22 +3,28 @@
 nbgrader's own ``Execute`` preprocessor does the work (same kernel, same error
 recording). Around it this module adds what grading a class needs:
 
-- a wall-clock limit for the whole notebook as well as for each cell;
+- a wall-clock limit for the whole notebook as well as for each cell: at the deadline the
+  kernel is killed, however many cells are left;
 - a kernel that dies (``os._exit``, a segfault, the memory limit) or cannot be
   interrupted does not stop grading: every code cell that never ran gets an error
   output, so a test that did not run can never be scored as passed;
-- the selected device reaches the kernel as ``COURSE_DEVICE``.
+- the kernel gets an environment chosen here (never the grader's: no secret) and a private
+  channel to the grader (:mod:`autograder.judge`), over which its hidden tests receive their
+  cases and return what the student's code gave;
+- the verdict of every graded cell is then decided here and written into the notebook
+  (:mod:`autograder.verdicts`), together with the static findings (:mod:`autograder.scan`).
 
 It runs in a worker process and never touches the gradebook.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import nbformat
 from nbformat.notebooknode import NotebookNode
@@ -26,10 +32,14 @@ from nbgrader.preprocessors import Execute
 from traitlets import Float
 from traitlets.config import Config
 
+from . import judge, scan, verdicts
 from . import sandbox as sb
-from . import verdicts
+from .config import SOLUTIONS
 
-RESULTS_ENV = "COURSE_RESULTS_DIR"  # where run_hidden saves what the student's code returned
+# What of the grader's environment a kernel may see (by name or prefix); nothing else passes.
+KERNEL_ENV = ("PATH", "LANG", "LC_", "TZ", "OPENBLAS_", "OMP_", "MKL_", "CUDA_", "NVIDIA_",
+              "FASHION_MNIST_DIR", "COURSE_SMOKE", "PYDEVD_")
+ERROR_LIMIT = 16 << 10
 
 
 @dataclass
@@ -37,10 +47,11 @@ class ExecResult:
     path: str
     seconds: float
     problem: str | None = None      # why the notebook did not run to the end, if it did not
+    suspicious: list[str] = field(default_factory=list)  # evidence for the instructor only
 
 
 class RobustExecute(Execute):
-    """nbgrader's Execute with a per-notebook time limit."""
+    """nbgrader's Execute with a per-notebook wall: the kernel is killed at the deadline."""
 
     notebook_timeout = Float(300.0, help="Seconds the whole notebook may run").tag(config=True)
 
@@ -48,7 +59,27 @@ class RobustExecute(Execute):
         deadline = time.monotonic() + self.notebook_timeout
         # nbclient asks timeout_func for each cell's limit: the cell limit, cut to what is left.
         self.timeout_func = lambda cell: max(1, int(min(self.timeout, deadline - time.monotonic())))
-        return super().preprocess(nb, resources, km=km)
+        wall = threading.Timer(self.notebook_timeout, self._kill_kernel)
+        wall.daemon = True
+        wall.start()
+        try:
+            return super().preprocess(nb, resources, km=km)
+        finally:
+            wall.cancel()
+
+    def _kill_kernel(self) -> None:
+        self.wall_hit = True
+        process = getattr(getattr(getattr(self, "km", None), "provisioner", None), "process", None)
+        if process is not None:
+            process.kill()
+
+
+def kernel_env(device: str) -> dict[str, str]:
+    """The kernel's whole environment: a few harmless names of the grader's, and the device."""
+    env = {k: v for k, v in os.environ.items() if k.startswith(KERNEL_ENV)}
+    env.update(COURSE_DEVICE=device, NBGRADER_EXECUTION="autograde",
+               PYDEVD_DISABLE_FILE_VALIDATION="1")
+    return env
 
 
 def _mark_unrun(nb: NotebookNode, reason: str) -> int:
@@ -63,68 +94,109 @@ def _mark_unrun(nb: NotebookNode, reason: str) -> int:
     return count
 
 
+def _source_plan(path: str) -> judge.Plan:
+    """The plan of the course's source for the notebook at ``path`` (…/<assignment>/<name>.ipynb)."""
+    source = SOLUTIONS / Path(path).parent.name / Path(path).name
+    return judge.plan(str(source), source.stat().st_mtime_ns)
+
+
+def _student_cells(nb: NotebookNode, plan: judge.Plan) -> dict[str, str]:
+    """{ipykernel file name: label} of every code cell a student wrote (not the course's own)."""
+    cells = {}
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and cell.source not in plan.locked_sources:
+            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            cells[judge.cell_file(cell.source)] = f"cell {gid}" if gid else f"added cell {i + 1}"
+    return cells
+
+
+def _run(nb, path: str, config: Config, cell_timeout: int, notebook_timeout: int, extra: dict,
+         channel: judge.Channel) -> str | None:
+    """Execute ``nb`` in a kernel; return why it stopped early, if it did."""
+    def on_cell(cell, cell_index):
+        channel.enter_cell(channel.plan.test_id(cell.source))
+
+    ep = RobustExecute(config=config, timeout=cell_timeout, notebook_timeout=notebook_timeout,
+                       interrupt_on_timeout=True, allow_errors=True, on_cell_execute=on_cell,
+                       # every reply is in once the last cell ran: stop the kernel at once
+                       shutdown_kernel="immediate",
+                       extra_arguments=["--HistoryManager.hist_file=:memory:"], **extra)
+    try:
+        ep.preprocess(nb, {"metadata": {"path": os.path.dirname(path)}})
+    except Exception as e:  # the kernel died, hung or could not start: the notebook is still scored
+        kind = type(e).__name__
+        why = "the notebook time limit" if getattr(ep, "wall_hit", False) else kind
+        _mark_unrun(nb, f"the kernel stopped before this cell ran ({why})")
+        if getattr(ep, "wall_hit", False):
+            return f"the notebook ran past its {notebook_timeout} s limit and was stopped"
+        return f"{kind}: {str(e).strip().splitlines()[0] if str(e).strip() else 'kernel stopped'}"
+    return None
+
+
+def _kernel_error(path: str) -> str | None:
+    """The last line a kernel that could not start wrote, read without following links."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        lines = [ln for ln in f.read(ERROR_LIMIT).decode(errors="replace").splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else "?"
+
+
 def execute_notebook(path: str, cell_timeout: int, notebook_timeout: int, device: str,
-                     warm: bool = True, sandbox_workdir: str | None = None) -> ExecResult:
-    """Execute the notebook at ``path`` in place (its folder is the kernel's working folder).
+                     warm: bool = True, sandbox_workdir: str | None = None,
+                     secret: str | None = None) -> ExecResult:
+    """Execute the notebook at ``path`` and decide its graded cells; write it back in place.
 
     With ``warm`` the kernel is forked from the warm fork server (:mod:`autograder.forkserver`);
     otherwise jupyter_client starts a fresh ``python -m ipykernel`` as stock nbgrader does.
     With ``sandbox_workdir`` (warm kernels only) the kernel runs in the sandbox of
     :mod:`autograder.sandbox`, hiding that working folder. The kernel is reached over Unix
-    sockets in a short-lived folder.
+    sockets in a short-lived private folder, which also holds the grader's channel.
+    ``secret`` seeds the hidden cases (made here, in the grader; never given to the kernel).
     """
+    from convcourse.grading import set_secret
+    set_secret(secret)
     start = time.monotonic()
     nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.execution_count = None
-    os.environ["COURSE_DEVICE"] = device
-    os.environ["NBGRADER_EXECUTION"] = "autograde"
-    results_dir = os.path.join(os.path.dirname(os.path.abspath(path)), ".results")
-    shutil.rmtree(results_dir, ignore_errors=True)
-    os.makedirs(results_dir)
-    os.environ[RESULTS_ENV] = results_dir
+    plan = _source_plan(path)
     ipc_dir = tempfile.mkdtemp(prefix="cg", dir="/tmp")
+    channel = judge.Channel(ipc_dir, plan, device, student_cells=_student_cells(nb, plan))
     config = Config()
     config.KernelManager.transport = "ipc"
     config.KernelManager.ip = os.path.join(ipc_dir, "k")
-    extra = {}
-    if warm:
-        from .forkserver import ForkKernelManager
-        extra["kernel_manager_class"] = ForkKernelManager
+    env, policy = kernel_env(device), None
     if sandbox_workdir:
-        p = sb.policy(os.path.dirname(os.path.abspath(path)), ipc_dir, sandbox_workdir,
-                      cpu_seconds=int(notebook_timeout) + 30, cuda=device == "cuda")
-        sb.prepare_folders(p)
-        os.environ[sb.ENV_KEY] = json.dumps(p)
-    ep = RobustExecute(config=config, timeout=cell_timeout, notebook_timeout=notebook_timeout,
-                       interrupt_on_timeout=True, allow_errors=True,
-                       # every reply is in once the last cell ran: stop the kernel at once
-                       shutdown_kernel="immediate",
-                       extra_arguments=["--HistoryManager.hist_file=:memory:"], **extra)
-    problem = None
+        policy = sb.policy(os.path.dirname(os.path.abspath(path)), ipc_dir, sandbox_workdir,
+                           cpu_seconds=int(notebook_timeout) + 30, cuda=device == "cuda")
+        sb.prepare_folders(policy)
+        env[sb.ENV_KEY] = __import__("json").dumps(policy)
+    from .forkserver import ForkKernelManager, GradingKernelManager
+    manager = ForkKernelManager if warm else GradingKernelManager
+    config[manager.__name__].kernel_env = env
+    config[manager.__name__].judge_socket = channel.path
+    config[manager.__name__].error_file = os.path.join(ipc_dir, "kernel-error.txt")
     try:
-        ep.preprocess(nb, {"metadata": {"path": os.path.dirname(path)}})
-    except Exception as e:  # the kernel died, hung or could not start: the notebook is still scored
-        kind = type(e).__name__
-        problem = f"{kind}: {str(e).strip().splitlines()[0] if str(e).strip() else 'kernel stopped'}"
-        _mark_unrun(nb, f"the kernel stopped before this cell ran ({kind})")
+        problem = _run(nb, path, config, cell_timeout, notebook_timeout,
+                       {"kernel_manager_class": manager}, channel)
+        error = _kernel_error(os.path.join(ipc_dir, "kernel-error.txt"))
     finally:
-        os.environ.pop(sb.ENV_KEY, None)
-        os.environ.pop(RESULTS_ENV, None)
+        channel.close()
+        if policy is not None and hasattr(sb, "cleanup"):
+            sb.cleanup(policy)
         shutil.rmtree(ipc_dir, ignore_errors=True)
-    verdicts.apply(nb, results_dir, device)  # a failed item is a score, not a problem of the run
-    shutil.rmtree(results_dir, ignore_errors=True)
-    err_file = os.path.join(os.path.dirname(path), ".kernel-error.txt")
-    if os.path.exists(err_file):
-        lines = [ln for ln in open(err_file).read().splitlines() if ln.strip()]
-        problem = f"{problem}; the kernel could not start: {lines[-1] if lines else '?'}"
-        os.remove(err_file)
-    if time.monotonic() - start >= notebook_timeout and problem is None:
-        problem = f"the notebook ran past its {notebook_timeout} s limit"
+    if error:
+        problem = f"{problem}; the kernel could not start: {error}"
+    findings = scan.scan(nb, plan)
+    verdicts.apply(nb, plan, channel, findings, device)
+    suspicious = [e.text for e in channel.evidence] + [f.text for f in findings.suspicious]
     timed_out = sum(1 for c in nb.cells if c.cell_type == "code"
                     for o in c.get("outputs", []) if o.get("ename") == "CellTimeoutError")
     if timed_out and problem is None:
         problem = f"{timed_out} cell(s) ran past the {cell_timeout} s cell limit"
     nbformat.write(nb, path)
-    return ExecResult(path, time.monotonic() - start, problem)
+    return ExecResult(path, time.monotonic() - start, problem, suspicious)

@@ -33,16 +33,17 @@ from queue import Empty
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
-from traitlets import DottedObjectName, Type
+from traitlets import DottedObjectName, Dict, Type, Unicode
 
 KERNEL_ERROR = ".kernel-error.txt"  # written in the notebook's folder when a kernel cannot start
 # Imported once in the fork server, so that no kernel pays for them: the teaching stack, every
 # chapter's grading module, and what an IPython kernel loads while it starts (its debugger
 # support alone, debugpy, costs about half a second per kernel otherwise).
+# The grader-side package (convcourse.grading: cases, oracles) is deliberately not among them:
+# a kernel never holds it (the sandbox hides it, and this process never imports it).
 WARM_MODULES = ("numpy", "torch", "torch.nn", "torch.nn.functional", "torch.utils.flop_counter",
-                "torchvision", "convcourse.check", "convcourse.device", "convcourse.data",
-                "convcourse.grading", *(f"convcourse.grading.ch{i:02d}" for i in range(1, 11)),
-                "IPython", "IPython.core.debugger", "IPython.core.completerlib",
+                "torchvision", "cloudpickle", "convcourse.check", "convcourse.device", "convcourse.data",
+                "convcourse.hidden", "IPython", "IPython.core.debugger", "IPython.core.completerlib",
                 "IPython.core.oinspect", "IPython.extensions.storemagic", "faulthandler",
                 "tornado.platform.asyncio", "sqlite3", "pdb", "pydoc",
                 "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell",
@@ -86,9 +87,16 @@ def _warm_up():
     from convcourse.check import forbid
     with forbid("convolution"):  # the dispatcher-level check's first use is slow: pay it here
         torch.ones(2) + 1
-    if os.environ.get("COURSE_DEVICE", "cpu") == "cpu":  # CUDA is never touched here
-        from convcourse.grading import prebuild
-        prebuild(torch.device("cpu"))  # every kernel inherits the hidden cases instead of making them
+
+
+def _close_inherited() -> None:
+    """Close every descriptor but 0, 1 and 2: a kernel keeps nothing of the fork server's."""
+    for name in os.listdir("/proc/self/fd"):
+        if int(name) > 2:
+            try:
+                os.close(int(name))
+            except OSError:
+                pass
 
 
 def _child(request: dict, prepare_child) -> None:
@@ -98,6 +106,7 @@ def _child(request: dict, prepare_child) -> None:
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
+    _close_inherited()
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
@@ -105,6 +114,9 @@ def _child(request: dict, prepare_child) -> None:
         connection = f.read()
     if prepare_child is not None:
         prepare_child(request)
+    if request.get("judge_socket"):  # before any student code: the channel and the audit hook
+        from convcourse.hidden import attach
+        attach(request["judge_socket"])
     import tempfile
     fd, connection_file = tempfile.mkstemp(prefix="kernel-", suffix=".json")
     with os.fdopen(fd, "w") as f:
@@ -137,11 +149,12 @@ def _serve(conn, prepare_child) -> None:
                 _child(request, prepare_child)
             except BaseException:  # noqa: BLE001 - a child must never return into the server loop
                 code = 1
-                try:  # leave the reason where the grader looks for it
+                try:  # leave the reason where the grader looks for it (the run's private folder)
                     import traceback
-                    with open(os.path.join(request["cwd"], KERNEL_ERROR), "w") as f:
-                        f.write(traceback.format_exc())
-                except OSError:
+                    fd = os.open(request["error_file"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+                    with os.fdopen(fd, "w") as f:
+                        f.write(traceback.format_exc()[-4000:])
+                except (OSError, KeyError):
                     pass
             finally:
                 os._exit(code)
@@ -156,13 +169,21 @@ class ForkServer:
         self._conn, child_conn = ctx.Pipe()
         self._proc = ctx.Process(target=_serve, args=(child_conn, prepare_child), daemon=True,
                                  name="course-forkserver")
-        self._proc.start()
+        from .config import SECRET_ENV
+        secret = os.environ.pop(SECRET_ENV, None)  # the zygote's environment block is every kernel's
+        try:
+            self._proc.start()
+        finally:
+            if secret is not None:
+                os.environ[SECRET_ENV] = secret
         child_conn.close()
         if not self._conn.poll(300) or self._conn.recv() != "ready":
             raise RuntimeError("the grading fork server did not start")
 
-    def spawn_kernel(self, connection_file: str, cwd: str, env: dict) -> int:
-        self._conn.send({"connection_file": connection_file, "cwd": cwd, "env": dict(env)})
+    def spawn_kernel(self, request: dict) -> int:
+        """A new kernel for ``request``: connection_file, cwd, env, and optionally judge_socket
+        (the grader's channel) and error_file (where a kernel that cannot start says why)."""
+        self._conn.send(request)
         return self._conn.recv()
 
     def close(self) -> None:
@@ -237,8 +258,9 @@ class ForkProvisioner(LocalProvisioner):
     async def launch_kernel(self, cmd, **kwargs):
         km = self.parent
         from .sandbox import enter
-        pid = server(prepare_child=enter).spawn_kernel(km.connection_file, kwargs.get("cwd") or os.getcwd(),
-                                    kwargs.get("env") or os.environ)
+        pid = server(prepare_child=enter).spawn_kernel({
+            "connection_file": km.connection_file, "cwd": kwargs.get("cwd") or os.getcwd(),
+            "env": dict(km.kernel_env), "judge_socket": km.judge_socket, "error_file": km.error_file})
         self.process = ForkedKernel(pid)
         self.pid = self.pgid = pid
         await self._sockets_bound(km)
@@ -296,7 +318,24 @@ class WarmKernelClient(AsyncKernelClient):
                 return
 
 
-class ForkKernelManager(AsyncKernelManager):
+class GradingKernelManager(AsyncKernelManager):
+    """A kernel manager that gives the kernel exactly the environment the grader chose
+    (nothing else of the grader's), and the path of the grader's channel."""
+
+    kernel_env = Dict(help="The kernel's whole environment").tag(config=True)
+    judge_socket = Unicode("", help="The grader's channel (autograder.judge)").tag(config=True)
+    error_file = Unicode("", help="Where a kernel that cannot start writes why").tag(config=True)
+
+    async def _async_pre_start_kernel(self, **kw):
+        env = dict(self.kernel_env)
+        if self.judge_socket:
+            from convcourse.hidden import JUDGE_ENV
+            env[JUDGE_ENV] = self.judge_socket  # a cold kernel connects on its first hidden test
+        kw["env"] = env
+        return await super()._async_pre_start_kernel(**kw)
+
+
+class ForkKernelManager(GradingKernelManager):
     """A kernel manager whose kernels come from the fork server."""
 
     client_class = DottedObjectName("autograder.forkserver.WarmKernelClient")

@@ -1,43 +1,81 @@
-"""Pass or fail decided outside the student's process.
+"""The score of every graded cell is the grader's verdict, whatever the kernel printed.
 
-Under the course's grader a hidden-test cell (one or more ``run_hidden("<item>", ...)``) only runs the
-student's code on the hidden cases and saves what it returned; it does not judge. After the
-notebook has run, each such cell is judged here, in the grader's own process, from the saved
-results (see :func:`convcourse.grading.trusted_verdict`): a pass adds the line "all hidden
-cases passed", a failure adds an error output with the one-line reason, so nbgrader scores
-the cell 0. A cell that already failed in the kernel (an error, a timeout) stays failed.
+After a notebook has run, each graded cell of the course's source is decided here, in the
+grader's process, from what its hidden calls sent back over the channel
+(:func:`convcourse.grading.verdict`), from the static findings on the code its items use
+(:mod:`autograder.scan`) and from tampering seen while its hidden tests ran
+(:mod:`autograder.judge`). Then the cell's outputs are **replaced**: the text the cell printed
+(stdout and stderr, as one plain stream, so a warning never costs points) followed by the
+verdict, a pass line or one error output with the one-line reason. nbgrader scores a code cell
+from its outputs, so no execute_result, display, hook or input transformer of the student's
+can add points, and a blank notebook scores 0.
 """
 from __future__ import annotations
 
-import os
-import re
-
 import nbformat
 
-_CALL = re.compile(r"""run_hidden\(\s*["']([\w.]+)["']""")
+from .judge import Channel, Plan
+from .scan import Findings
+
+TEXT_LIMIT = 4000                 # characters of a cell's own printed text kept for feedback
+REVIEW = ("the grader saw your code tamper with grading while this item's hidden tests ran; "
+          "it scores 0 until your instructor reviews it")
 
 
-def apply(nb, results_dir: str, device: str) -> list[str]:
-    """Judge every hidden-test cell of an executed notebook; return the failures, one line each."""
+def _printed(cell) -> str:
+    """What the cell printed, as one text (stdout and stderr), cut to ``TEXT_LIMIT``."""
+    text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+    return text if len(text) <= TEXT_LIMIT else text[:TEXT_LIMIT] + "\n[... output cut]\n"
+
+
+def _kernel_error(cell) -> str | None:
+    for o in cell.get("outputs", []):
+        if o.get("output_type") == "error":
+            line = f"{o.get('ename', 'Error')}: {o.get('evalue', '')}".strip()
+            return line.splitlines()[0][:300] if line else None
+    return None
+
+
+def decide(grade_id: str, plan: Plan, channel: Channel, findings: Findings, device, cell) -> str | None:
+    """None if every hidden call of the test cell ``grade_id`` passed, else the one-line reason."""
     import torch
 
-    from convcourse.grading import passed_message, trusted_verdict
+    from convcourse.grading import verdict
+    tampered = {e.item for e in channel.evidence if e.item}
+    for call in plan.calls.get(grade_id, ()):
+        if call.item in findings.blocked:
+            return findings.blocked[call.item]
+        if call.item in tampered:
+            return REVIEW
+        if call.item not in channel.results:
+            return _kernel_error(cell) or "the hidden tests of this item did not run"
+        reason = verdict(call.item, channel.results[call.item], torch.device(device))
+        if reason is not None:
+            return reason
+    return None
 
+
+def apply(nb, plan: Plan, channel: Channel, findings: Findings, device: str) -> list[str]:
+    """Decide every graded cell of ``nb`` and rewrite its outputs; return the failures."""
+    from convcourse.grading import passed_message
+    import torch
     failed = []
     for cell in nb.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if not meta.get("grade") or cell.cell_type != "code":
             continue
-        items = _CALL.findall(cell.source)
-        if not items or any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+        grade_id = plan.test_id(cell.source)
+        if grade_id is None or grade_id != meta.get("grade_id"):
+            meta["grade"] = False  # not a test of the course's (a student's copy): scores nothing
             continue
-        for item_id in items:  # in order; the first failure ends the cell, as it would in the kernel
-            reason = trusted_verdict(item_id, os.path.join(results_dir, f"{item_id}.pt"), torch.device(device))
-            if reason is not None:
-                cell.outputs.append(nbformat.v4.new_output(
-                    "error", ename="CheckError", evalue=reason, traceback=[f"CheckError: {reason}"]))
-                failed.append(f"{meta['grade_id']}: {reason}")
-                break
-            cell.outputs.append(nbformat.v4.new_output(
-                "stream", name="stdout", text=passed_message(item_id, torch.device(device)) + "\n"))
+        reason = decide(grade_id, plan, channel, findings, device, cell)
+        outputs = [nbformat.v4.new_output("stream", name="stdout", text=_printed(cell))] if _printed(cell) else []
+        if reason is None:
+            lines = "".join(passed_message(c.item, torch.device(device)) + "\n" for c in plan.calls[grade_id])
+            outputs.append(nbformat.v4.new_output("stream", name="stdout", text=lines))
+        else:
+            outputs.append(nbformat.v4.new_output("error", ename="CheckError", evalue=reason,
+                                                  traceback=[f"CheckError: {reason}"]))
+            failed.append(f"{grade_id}: {reason}")
+        cell.outputs = outputs
     return failed

@@ -69,6 +69,14 @@ class _Forbid(TorchDispatchMode):
         super().__init__()
         self.names = FORBIDDEN_FAMILIES[family]
         self.family, self.who = family, who
+        self.pushes = 0
+
+    @property
+    def _dispatch_key(self):
+        """PyTorch reads this each time the mode is pushed on the dispatch stack: a read after
+        the mode was entered means code in the block took it off and put it back."""
+        self.pushes += 1
+        return None
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         name = func.overloadpacket.__name__
@@ -80,18 +88,42 @@ class _Forbid(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
+# One small operator of each family: the check runs it after the student's code, and it must
+# still be refused; otherwise that code switched the check off.
+# (Not through torch.ops: this code is also sent to kernels by value, and torch.ops cannot be pickled.)
+_CANARY = {
+    "convolution": lambda z: torch.convolution(z, z, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1),
+    "pooling": lambda z: torch.max_pool2d(z, 1),
+    "upsampling": lambda z: torch.nn.functional.interpolate(z, scale_factor=2.0),
+}
+
+
+class TamperedCheck(CheckError):
+    """The operator check was no longer active after the student's code ran."""
+
+
 @contextlib.contextmanager
 def forbid(family: str | None, who: str = "your function"):
     """Raise :class:`ForbiddenCall` if code in the block runs an operator of ``family``.
 
     The check sits at PyTorch's dispatcher, so it sees the operator whatever Python
     name it was reached through (``F.conv2d``, ``nn.Conv2d``, ``torch.ops.aten...``).
+    When the block ends, a small operator of the family must still be refused: code that
+    popped or disabled the dispatch mode is caught here (:class:`TamperedCheck`).
     """
     if family is None:
         yield
         return
-    with _Forbid(family, who):
+    with _Forbid(family, who) as mode:
+        pushed = mode.pushes
         yield
+        try:
+            _CANARY[family](torch.zeros(1, 1, 1, 1))
+        except ForbiddenCall:
+            if mode.pushes == pushed:
+                return
+        raise TamperedCheck(f"{who} switched off the check for forbidden {family} routines, "
+                            f"which grading reports to the instructor")
 
 
 def call(fn, *args, name: str | None = None, forbidden: str | None = None, **kwargs):
@@ -200,3 +232,24 @@ def check_true(condition: bool, message: str) -> None:
     """Fail with ``message`` unless ``condition`` holds (for properties with no single expected value)."""
     if not bool(condition):
         raise CheckError(message)
+
+
+MAX_MODERN_LENET_PARAMETERS = 100_000
+
+
+def check_modern_structure(net, name: str = "modern_lenet()") -> None:
+    """Chapter 5's modern LeNet: convolutions, max pooling and ReLUs, no sigmoid or tanh, at most
+    ``MAX_MODERN_LENET_PARAMETERS`` parameters (the visible and the hidden test both ask)."""
+    from torch import nn
+    check_true(isinstance(net, nn.Module), f"{name} should return an nn.Module, not a {type(net).__name__}")
+    mods = list(net.modules())
+    check_true(sum(isinstance(m, nn.Conv2d) for m in mods) >= 2, f"{name} should have at least two nn.Conv2d layers")
+    check_true(any(isinstance(m, nn.MaxPool2d) for m in mods), f"{name} should use max pooling (nn.MaxPool2d)")
+    check_true(any(isinstance(m, nn.ReLU) for m in mods), f"{name} should use ReLU activations (nn.ReLU)")
+    check_true(not any(isinstance(m, (nn.Sigmoid, nn.Tanh)) for m in mods),
+               f"{name} still has sigmoid or tanh activations: replace them by nn.ReLU")
+    check_true(not any(isinstance(p, nn.parameter.UninitializedParameter) for p in net.parameters()),
+               f"{name} has lazy layers that are not initialised yet: run one forward pass first")
+    n = sum(p.numel() for p in net.parameters())
+    limit = MAX_MODERN_LENET_PARAMETERS
+    check_true(n <= limit, f"{name} has {n:,} parameters; at most {limit:,} are allowed")

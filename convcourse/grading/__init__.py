@@ -2,44 +2,40 @@
 
 A hidden test cell in ``solutions/`` is one line::
 
-    run_hidden("ch01.corr2d", corr2d)
+    run_hidden("ch01.corr2d", corr2d)       # from convcourse.hidden
 
-The item (here ``ch01.corr2d``, defined in ``convcourse/grading/ch01.py``) makes
-the cases on the selected device (``COURSE_DEVICE``), applies the student's object
-to each case, and compares with PyTorch's answer.  Grading is split in two halves
-so that the comparison can run outside the student's process:
+The item (here ``ch01.corr2d``, defined in ``convcourse/grading/ch01.py``) makes the cases,
+applies the student's object to each case, and compares with PyTorch's answer. Grading is
+split in two halves so that the comparison runs outside the student's process:
 
 - :func:`collect` runs student code on the cases and records what it returned;
 - :func:`judge` computes the oracle and compares, raising a one-line
   :class:`~convcourse.check.CheckError` on the first wrong case.
 
-Cases are seeded per item from ``COURSE_GRADING_SEED`` (the instructor's secret),
-so students cannot know the exact hidden inputs in advance.
-
-Under the course's grader, pass or fail is decided outside the student's process: the
-kernel only saves what the student's code returned (plain tensors and Python values only)
-into ``$COURSE_RESULTS_DIR/<item>.pt``, and the grader's own process compares it with the
-oracle's answers (:func:`trusted_verdict`), which it computes once for the whole class
-(:class:`Answers`). Run anywhere else (stock nbgrader, a student's own check),
-:func:`run_hidden` judges in the kernel. Patching ``torch.allclose``, hiding tracebacks or
-returning objects that claim to be equal changes nothing there.
+This package is the grader's side: under ``course autograde`` it is not importable from a
+student's kernel (the sandbox hides it). Cases are made in the grader, seeded per item from the
+instructor's secret (:func:`set_secret`; ``COURSE_GRADING_SEED`` is read once by the grader and
+never reaches a kernel). A kernel gets an item's cases only when its hidden-test cell asks,
+together with the code that runs the student's object on them (:func:`payload`, sent by value);
+what comes back is judged here (:func:`verdict`) against answers computed once per grading
+process (:class:`Answers`).
 """
 from __future__ import annotations
 
 import copy
 import hashlib
 import importlib
+import io
 import math
 import os
+import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
 from ..check import CheckError, call, check_tensor
-from ..device import get_device
 
 
 @dataclass(frozen=True)
@@ -83,8 +79,17 @@ def get_item(item_id: str) -> Item:
         raise KeyError(f"no hidden-test item {item_id!r} (looked in convcourse/grading/{chapter}.py)")
 
 
+SECRET_ENV = "COURSE_GRADING_SEED"  # also autograder.config.SECRET_ENV
+_SECRET: list[str] = []
+
+
+def set_secret(value: str | None) -> None:
+    """The instructor's secret for this grading process (None: the public default)."""
+    _SECRET[:] = [value] if value else []
+
+
 def _secret() -> str:
-    return os.environ.get("COURSE_GRADING_SEED", "convcourse")
+    return _SECRET[0] if _SECRET else os.environ.get(SECRET_ENV, "convcourse")
 
 
 def generator(item_id: str) -> torch.Generator:
@@ -104,15 +109,6 @@ def hidden_cases(item: Item, device: torch.device) -> list:
     if key not in _CASES:
         _CASES[key] = item.cases(generator(item.id), device)
     return _CASES[key]
-
-
-def prebuild(device: torch.device) -> None:
-    """Make the hidden cases of every chapter's items now (the grading fork server does this
-    once, so that no forked kernel builds them again)."""
-    for chapter in sorted(p.stem for p in Path(__file__).parent.glob("ch[0-9][0-9].py")):
-        importlib.import_module(f"{__name__}.{chapter}")
-    for item in list(_REGISTRY.values()):
-        hidden_cases(item, device)
 
 
 def rand(gen: torch.Generator, *shape, device="cpu", low=-1.0, high=1.0, dtype=torch.float32):
@@ -192,14 +188,19 @@ def _what(item: Item, case, i: int, n: int) -> str:
 def collect(item: Item, obj, device: torch.device) -> list[Outcome]:
     """Run the student's object on every hidden case (student code runs here)."""
     cases = hidden_cases(item, device)
+    whats = [_what(item, case, i, len(cases)) for i, case in enumerate(cases, 1)]
+    return run_cases(item.run, item.forbidden, whats, cases, obj)
+
+
+def run_cases(run, forbidden, whats: list[str], cases: list, obj) -> list[Outcome]:
+    """Apply ``obj`` to each case with ``run`` (default: a call with ``forbidden`` checked)."""
     outcomes = []
-    for i, case in enumerate(cases, 1):
-        what = _what(item, case, i, len(cases))
+    for case, what in zip(cases, whats):
         try:
-            if item.run is None:
-                received = call(obj, *_clone(case), forbidden=item.forbidden)
+            if run is None:
+                received = call(obj, *_clone(case), forbidden=forbidden)
             else:
-                received = item.run(obj, _clone(case))
+                received = run(obj, _clone(case))
             outcomes.append(Outcome(case, what, received=received))
         except CheckError as e:
             outcomes.append(Outcome(case, what, error=str(e)))
@@ -221,9 +222,6 @@ def judge(item: Item, outcomes: list[Outcome], expected: Callable[[int], Any] | 
         compare(o.received, expected(i) if expected else item.oracle(o.case), o.what, hidden=True)
 
 
-RESULTS_ENV = "COURSE_RESULTS_DIR"
-
-
 def _export(value):
     """What the student's code returned, as plain data that ``torch.load(weights_only=True)`` accepts."""
     if isinstance(value, torch.Tensor):
@@ -239,9 +237,34 @@ def _export(value):
     return f"<an object of type {type(value).__name__}>"
 
 
-def _save(item_id: str, outcomes: list[Outcome], folder: str) -> None:
-    data = [{"received": _export(o.received), "error": o.error} for o in outcomes]
-    torch.save(data, os.path.join(folder, f"{item_id}.pt"))
+def _in_kernel(run, forbidden, whats: list[str], cases: list, obj) -> bytes:
+    """What the kernel runs (sent by :func:`payload`): the student's results, saved as bytes."""
+    import io
+    outcomes = run_cases(run, forbidden, whats, cases, obj)
+    buffer = io.BytesIO()
+    torch.save([{"received": _export(o.received), "error": o.error} for o in outcomes], buffer)
+    return buffer.getvalue()
+
+
+_PAYLOADS: dict[tuple, bytes] = {}
+
+
+def payload(item_id: str, device: torch.device) -> bytes:
+    """The bytes a kernel needs to run one item's hidden cases, made once per grading process:
+    the cases and the code that applies the student's object to them, pickled by value (the
+    kernel cannot import this package, and nothing a student patched in ``convcourse.check``
+    is used), never the oracle."""
+    key = (item_id, str(device), _secret())
+    if key not in _PAYLOADS:
+        import functools
+        import cloudpickle
+        import convcourse.check
+        for module in (sys.modules[__name__], convcourse.check):
+            cloudpickle.register_pickle_by_value(module)
+        known = answers(item_id, device)
+        task = functools.partial(_in_kernel, known.item.run, known.item.forbidden, known.whats, known.cases)
+        _PAYLOADS[key] = cloudpickle.dumps(task)
+    return _PAYLOADS[key]
 
 
 class Answers:
@@ -268,18 +291,22 @@ _ANSWERS: dict[tuple, Answers] = {}
 
 
 def answers(item_id: str, device: torch.device) -> Answers:
-    key = (item_id, str(device), os.environ.get("COURSE_GRADING_SEED", "convcourse"))
+    key = (item_id, str(device), _secret())
     if key not in _ANSWERS:
         _ANSWERS[key] = Answers(get_item(item_id), device)
     return _ANSWERS[key]
 
 
-def trusted_verdict(item_id: str, path: str, device: torch.device) -> str | None:
-    """In the grader's own process: None if the saved results pass, else the one-line reason."""
-    if not os.path.exists(path):
+RESULTS_LIMIT = 256 << 20  # bytes a kernel may send back for one item
+
+
+def verdict(item_id: str, data: bytes | None, device: torch.device) -> str | None:
+    """In the grader's own process: None if the kernel's results ``data`` pass, else the
+    one-line reason. ``data`` is hostile: it is loaded with ``weights_only`` and checked."""
+    if data is None:
         return "the hidden tests of this item did not report their results"
     try:
-        saved = torch.load(path, weights_only=True, map_location=device)
+        saved = torch.load(io.BytesIO(data), weights_only=True, map_location=device)
     except Exception:  # noqa: BLE001 - anything unreadable is a failure
         return "the results of the hidden tests could not be read"
     known = answers(item_id, device)
@@ -287,9 +314,11 @@ def trusted_verdict(item_id: str, path: str, device: torch.device) -> str | None
         return "the results of the hidden tests are incomplete"
     outcomes = []
     for case, what, entry in zip(known.cases, known.whats, saved):
-        error = entry.get("error") if isinstance(entry, dict) else "malformed result"
-        outcomes.append(Outcome(case, what, received=entry.get("received") if isinstance(entry, dict)
-                                else None, error=error if isinstance(error, (str, type(None))) else "?"))
+        if not isinstance(entry, dict):
+            return "the results of the hidden tests are malformed"
+        error = entry.get("error")
+        outcomes.append(Outcome(case, what, received=entry.get("received"),
+                                error=error if isinstance(error, (str, type(None))) else "?"))
     if len(outcomes) < len(known.cases) and outcomes[-1].error is None:
         return "the results of the hidden tests are incomplete"
     try:
@@ -299,20 +328,6 @@ def trusted_verdict(item_id: str, path: str, device: torch.device) -> str | None
     except Exception as e:  # noqa: BLE001 - a comparison that breaks on odd data is a failure
         return f"the hidden tests could not compare the result ({type(e).__name__})"
     return None
-
-
-def run_hidden(item_id: str, obj) -> None:
-    """The whole hidden test of one item, as called from a hidden test cell."""
-    item = get_item(item_id)
-    device = get_device()
-    outcomes = collect(item, obj, device)
-    folder = os.environ.get(RESULTS_ENV)
-    if folder:  # the course's grader judges the saved results in its own process
-        _save(item_id, outcomes, folder)
-        print(f"{item_id}: {len(outcomes)} hidden case(s) ran on {device.type}; the grader judges the results")
-        return
-    judge(item, outcomes)
-    print(passed_message(item_id, device))
 
 
 def passed_message(item_id: str, device: torch.device) -> str:

@@ -202,18 +202,18 @@ def _run_cost(fn, case):
 
 
 register(
-    Item("ch04.pool2d_max", cases=pool_cases, run=_run_pool("max"), oracle=_max_oracle,
+    Item("ch04.pool2d_max", forbidden="pooling", cases=pool_cases, run=_run_pool("max"), oracle=_max_oracle,
          describe=_describe_pool),
-    Item("ch04.pool2d_avg", cases=avg_cases, run=_run_pool("avg"), oracle=_avg_oracle,
+    Item("ch04.pool2d_avg", forbidden="pooling", cases=avg_cases, run=_run_pool("avg"), oracle=_avg_oracle,
          describe=_describe_pool),
-    Item("ch04.avg_pool_conv", cases=_conv_cases, run=_run_avg_conv,
+    Item("ch04.avg_pool_conv", forbidden="pooling", cases=_conv_cases, run=_run_avg_conv,
          oracle=lambda c: F.avg_pool2d(c[0], c[1], stride=c[2], padding=c[3]),
          describe=_describe_pool),
     Item("ch04.max_relu", cases=_max2_cases, run=_run_max2,
          oracle=lambda c: torch.maximum(c[0], c[1])),
-    Item("ch04.max_pool_relu", cases=_maxpool_relu_cases, run=_run_maxpool_relu,
+    Item("ch04.max_pool_relu", forbidden="pooling", cases=_maxpool_relu_cases, run=_run_maxpool_relu,
          oracle=lambda c: F.max_pool2d(c[0], 2)),
-    Item("ch04.pool_ops", cases=_cost_cases, run=_run_cost, oracle=_cost_oracle,
+    Item("ch04.pool_ops", forbidden="pooling", cases=_cost_cases, run=_run_cost, oracle=_cost_oracle,
          compare=check_value,
          describe=lambda c: f"input {c[0]}, kernel {_fmt(c[1])}, "
                             f"stride {'default' if c[2] is None else _fmt(c[2])}, padding {_fmt(c[3])}"),

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..check import CheckError, call, check_tensor, check_true
+from ..check import CheckError, call, check_modern_structure, check_tensor, check_true
 from . import Item, drawn, rand, randint, randomize, register, seeded
 
 
@@ -260,7 +260,6 @@ def _describe_accuracy(case):
 # ----------------------------------------------------------------------------- modern_lenet
 
 BUDGET_S = 8.0          # CPU seconds (one thread) for the whole training run
-MAX_PARAMETERS = 100_000
 THRESHOLD_REAL = 0.60   # on Fashion-MNIST (the sample or the full set)
 THRESHOLD_GENERATED = 0.80  # on the generated stand-in data (it is easier)
 RECIPE = dict(epochs=2, batch_size=32, lr=0.02, momentum=0.9, train_images=3500, test_images=1000, seed=0)
@@ -271,20 +270,6 @@ def _init_xavier(m):
         nn.init.xavier_uniform_(m.weight)
         if m.bias is not None:
             nn.init.zeros_(m.bias)
-
-
-def check_modern_structure(net, name="modern_lenet()"):
-    check_true(isinstance(net, nn.Module), f"{name} should return an nn.Module, not a {type(net).__name__}")
-    mods = list(net.modules())
-    check_true(sum(isinstance(m, nn.Conv2d) for m in mods) >= 2, f"{name} should have at least two nn.Conv2d layers")
-    check_true(any(isinstance(m, nn.MaxPool2d) for m in mods), f"{name} should use max pooling (nn.MaxPool2d)")
-    check_true(any(isinstance(m, nn.ReLU) for m in mods), f"{name} should use ReLU activations (nn.ReLU)")
-    check_true(not any(isinstance(m, (nn.Sigmoid, nn.Tanh)) for m in mods),
-               f"{name} still has sigmoid or tanh activations: replace them by nn.ReLU")
-    check_true(not any(isinstance(p, nn.parameter.UninitializedParameter) for p in net.parameters()),
-               f"{name} has lazy layers that are not initialised yet: run one forward pass first")
-    n = sum(p.numel() for p in net.parameters())
-    check_true(n <= MAX_PARAMETERS, f"{name} has {n:,} parameters; at most {MAX_PARAMETERS:,} are allowed")
 
 
 def _modern_cases(gen, device):

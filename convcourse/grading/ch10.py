@@ -189,16 +189,16 @@ def _describe_sep(case):
 
 
 register(
-    Item("ch10.conv_transpose_basic", cases=_ct_basic_cases, run=_run_ct, oracle=_ct_oracle,
+    Item("ch10.conv_transpose_basic", forbidden="convolution", cases=_ct_basic_cases, run=_run_ct, oracle=_ct_oracle,
          describe=_describe_ct),
-    Item("ch10.conv_transpose_strided", cases=_ct_strided_cases, run=_run_ct, oracle=_ct_oracle,
+    Item("ch10.conv_transpose_strided", forbidden="convolution", cases=_ct_strided_cases, run=_run_ct, oracle=_ct_oracle,
          describe=_describe_ct),
-    Item("ch10.transposed_output_shape", cases=_size_cases, run=_run_size, oracle=_size_oracle,
+    Item("ch10.transposed_output_shape", forbidden="convolution", cases=_size_cases, run=_run_size, oracle=_size_oracle,
          compare=check_value, describe=_describe_size),
-    Item("ch10.upsample_nearest", cases=_up_cases, run=_run_up("upsample_nearest"),
+    Item("ch10.upsample_nearest", forbidden="upsampling", cases=_up_cases, run=_run_up("upsample_nearest"),
          oracle=lambda c: F.interpolate(c[0], scale_factor=c[1], mode="nearest"),
          describe=_describe_up),
-    Item("ch10.upsample_bilinear", cases=_up_cases, run=_run_up("upsample_bilinear"),
+    Item("ch10.upsample_bilinear", forbidden="upsampling", cases=_up_cases, run=_run_up("upsample_bilinear"),
          oracle=lambda c: F.interpolate(c[0], scale_factor=c[1], mode="bilinear", align_corners=True),
          describe=_describe_up),
     Item("ch10.separable_params", cases=_sep_cases, oracle=_sep_oracle, compare=check_value,

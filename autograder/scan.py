@@ -1,0 +1,263 @@
+"""Static checks of the code a student wrote, in the grader (nothing here runs that code).
+
+A run-time check inside the student's process can be switched off by code in that process;
+a look at the code itself cannot. From the syntax trees of the student's cells:
+
+1. **The code each graded item uses**: from the expression its test cell passes to
+   ``run_hidden``, the names are followed to their definitions in the student's cells
+   (functions, classes, assignments), transitively, together with every top-level statement
+   that patches an imported module or class. In that code, a routine of the item's forbidden
+   family (``F.conv2d``, ``nn.MaxPool2d``, SciPy's ``correlate2d``, ...) fails the item, and so
+   does reflection that could defeat a run-time check (computed ``getattr``, ``vars``,
+   ``__dict__``, frames, ``gc``, ``ctypes``, ``exec``/``eval``, dispatch-mode internals,
+   ``torch._C``, modules no exercise needs), which is also reported as suspicious.
+2. **Anything of that kind anywhere else** in the student's cells is reported as suspicious,
+   with cell and line, for the instructor; it costs no points by itself.
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+from convcourse.check import FORBIDDEN_FAMILIES
+
+from .judge import Plan
+
+FAMILY_NAMES = {
+    "convolution": FORBIDDEN_FAMILIES["convolution"] | {
+        "Conv1d", "Conv2d", "Conv3d", "LazyConv1d", "LazyConv2d", "LazyConv3d", "ConvTranspose1d",
+        "ConvTranspose2d", "ConvTranspose3d", "LazyConvTranspose2d", "correlate", "correlate2d",
+        "convolve", "convolve2d", "fftconvolve", "oaconvolve", "conv_tbc"},
+    "pooling": FORBIDDEN_FAMILIES["pooling"] | {
+        "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
+        "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "LPPool2d", "FractionalMaxPool2d",
+        "adaptive_avg_pool1d", "adaptive_max_pool1d", "maximum_filter", "uniform_filter"},
+    "upsampling": FORBIDDEN_FAMILIES["upsampling"] | {
+        "interpolate", "upsample", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
+        "grid_sample", "affine_grid"},
+}
+REFLECTIVE_CALLS = {"vars", "globals", "locals", "eval", "exec", "compile", "__import__",
+                    "breakpoint", "get_ipython", "setattr", "delattr"}
+REFLECTIVE_ATTRS = {"f_back", "f_globals", "f_locals", "f_code", "tb_frame", "gi_frame", "cr_frame",
+                    "meta_path", "settrace", "setprofile", "addaudithook"}
+DUNDERS_ALLOWED = {"__init__", "__name__", "__class__", "__len__", "__call__", "__doc__", "__module__",
+                   "__qualname__", "__repr__", "__str__", "__getitem__", "__iter__", "__next__"}
+MODULES_FLAGGED = ("ctypes", "gc", "inspect", "sys", "os", "subprocess", "signal", "threading",
+                   "multiprocessing", "importlib", "builtins", "marshal", "pickle", "dill", "cloudpickle",
+                   "types", "code", "codeop", "dis", "cffi", "mmap", "socket", "pty", "resource",
+                   "traceback", "atexit", "faulthandler", "copyreg", "shelve", "scipy", "IPython",
+                   "ipykernel", "jupyter_client", "zmq", "autograder", "convcourse.grading",
+                   "convcourse.hidden", "torch._C", "torch.library", "torch.utils._python_dispatch",
+                   "torch.overrides", "torch._dynamo", "torch.fx", "torch._ops", "torch.ops")
+
+
+@dataclass(frozen=True)
+class Finding:
+    cell: str
+    line: int
+    what: str
+    forbidden: bool = False      # a routine of a forbidden family (else: reflection)
+
+    @property
+    def text(self) -> str:
+        return f"{self.cell} line {self.line}: {self.what}"
+
+
+@dataclass
+class Findings:
+    blocked: dict[str, str] = field(default_factory=dict)   # item -> reason it scores 0
+    suspicious: list[Finding] = field(default_factory=list)
+
+
+def _flagged_module(name: str) -> bool:
+    return any(name == m or name.startswith(m + ".") for m in MODULES_FLAGGED)
+
+
+class _Student:
+    """The student's cells, parsed: top-level statements with their cell's label."""
+
+    def __init__(self, cells: list[tuple[str, str]], course_cells: list[str]):
+        self.statements = [(label, s) for label, src in cells for s in _parse(src)]
+        self.imported = {a.asname or a.name.split(".")[0] for src in course_cells for s in _parse(src)
+                         if isinstance(s, (ast.Import, ast.ImportFrom)) for a in s.names}
+        self.imported |= {a.asname or a.name.split(".")[0] for _, s in self.statements
+                          if isinstance(s, (ast.Import, ast.ImportFrom)) for a in s.names}
+        self.defs: dict[str, list] = {}
+        self.patches = []
+        for label, s in self.statements:
+            for name in _bound(s):
+                self.defs.setdefault(name, []).append((label, s))
+            if self._patches(s):
+                self.patches.append((label, s))
+        self.own = set(self.defs)
+
+    def _patches(self, s) -> bool:
+        """A top-level statement that changes an imported module or class."""
+        targets = _targets(s)
+        if isinstance(s, ast.Expr) and isinstance(s.value, ast.Call) and _call_name(s.value) in ("setattr", "delattr"):
+            return True
+        return any(isinstance(t, (ast.Attribute, ast.Subscript)) and _root(t) in self.imported for t in targets)
+
+    def closure(self, expression: str) -> list:
+        """Every (label, statement) the object ``expression`` can reach, with the patches."""
+        try:
+            todo = list(_loads(ast.parse(expression, mode="eval")))
+        except SyntaxError:
+            todo = []
+        out, seen = list(self.patches), set()
+        for _, s in self.patches:
+            todo += _loads(s)
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            for label, s in self.defs.get(name, ()):
+                out.append((label, s))
+                todo += _loads(s)
+        return out
+
+    def violations(self, label: str, node, family: str | None) -> list[Finding]:
+        names = FAMILY_NAMES.get(family, set())
+        found = []
+        for n in ast.walk(node):
+            what = _reflection(n, self.imported)
+            if what:
+                found.append(Finding(label, getattr(n, "lineno", 0), what))
+            elif names and _uses(n, names, self.own):
+                found.append(Finding(label, n.lineno, f"uses {_uses(n, names, self.own)}", forbidden=True))
+        return found
+
+
+def _parse(source: str) -> list:
+    from IPython.core.inputtransformer2 import TransformerManager
+    try:
+        return ast.parse(TransformerManager().transform_cell(source)).body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []  # the kernel cannot run it either
+
+
+def _targets(s) -> list:
+    if isinstance(s, ast.Assign):
+        return list(s.targets)
+    if isinstance(s, (ast.AugAssign, ast.AnnAssign)):
+        return [s.target]
+    if isinstance(s, ast.Delete):
+        return list(s.targets)
+    return []
+
+
+def _bound(s) -> list[str]:
+    if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [s.name]
+    if isinstance(s, (ast.Import, ast.ImportFrom)):
+        return [a.asname or a.name.split(".")[0] for a in s.names]
+    return [n.id for t in _targets(s) for n in ast.walk(t) if isinstance(n, ast.Name)]
+
+
+def _loads(node) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _root(node) -> str | None:
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        node = node.value if not isinstance(node, ast.Call) else node.func
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _call_name(call: ast.Call) -> str | None:
+    return call.func.id if isinstance(call.func, ast.Name) else None
+
+
+def _dotted(node) -> str:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def _reflection(n, imported: set[str]) -> str | None:
+    """What makes node ``n`` reflection that grading does not allow, or None."""
+    if isinstance(n, (ast.Import, ast.ImportFrom)):
+        mods = [a.name for a in n.names] if isinstance(n, ast.Import) else [n.module or ""]
+        bad = [m for m in mods if _flagged_module(m)]
+        if isinstance(n, ast.ImportFrom) and not bad:
+            bad = [f"{n.module}.{a.name}" for a in n.names if _flagged_module(f"{n.module}.{a.name}")
+                   or a.name.startswith("_")]
+        return f"imports {bad[0]}" if bad else None
+    if isinstance(n, ast.Call) and _call_name(n) in REFLECTIVE_CALLS:
+        return f"calls {_call_name(n)}()"
+    if isinstance(n, ast.Call) and _call_name(n) == "getattr" and len(n.args) >= 2:
+        name = n.args[1]
+        if not (isinstance(name, ast.Constant) and isinstance(name.value, str) and not name.value.startswith("_")):
+            return "calls getattr() with a computed or private name"
+    if isinstance(n, ast.Attribute):
+        return _reflective_attribute(n, imported)
+    return None
+
+
+def _reflective_attribute(n: ast.Attribute, imported: set[str]) -> str | None:
+    attr, root = n.attr, _root(n)
+    if attr in REFLECTIVE_ATTRS:
+        return f"reads .{attr}"
+    if attr.startswith("__") and attr.endswith("__") and attr not in DUNDERS_ALLOWED:
+        return f"reads .{attr}"
+    if attr.startswith("_") and root in imported:
+        return f"reaches the private {_dotted(n) or attr}"
+    if root == "torch" and _dotted(n).startswith(("torch.ops", "torch.library", "torch.overrides")):
+        return f"reaches {_dotted(n)}"
+    if root == "sys" and attr == "modules":
+        return "reads sys.modules"
+    return None
+
+
+def _uses(n, names: set[str], own: set[str]) -> str | None:
+    """The forbidden routine node ``n`` names, if any (the student's own names excepted)."""
+    if isinstance(n, ast.Attribute) and n.attr in names and _root(n) != "self":
+        return _dotted(n) or n.attr
+    if isinstance(n, ast.Name) and n.id in names and n.id not in own:
+        return n.id
+    if isinstance(n, (ast.Import, ast.ImportFrom)):
+        hit = [a.name for a in n.names if a.name.split(".")[-1] in names]
+        return hit[0] if hit else None
+    return None
+
+
+def _cells(nb, plan: Plan) -> tuple[list[tuple[str, str]], list[str]]:
+    """The student's code cells as (label, source), and the course's own code cells."""
+    student, course = [], []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        if cell.source in plan.locked_sources:
+            course.append(cell.source)
+        else:
+            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            student.append((f"cell {gid}" if gid else f"added cell {i + 1}", cell.source))
+    return student, course
+
+
+def scan(nb, plan: Plan) -> Findings:
+    """The static findings on an executed or submitted notebook (see the module docstring)."""
+    from convcourse.grading import get_item
+    student = _Student(*_cells(nb, plan))
+    findings = Findings()
+    for label, s in student.statements:
+        findings.suspicious += [f for f in student.violations(label, s, None) if not f.forbidden]
+    for calls in plan.calls.values():
+        for call in calls:
+            family = get_item(call.item).forbidden
+            hits = [f for label, s in student.closure(call.expression)
+                    for f in student.violations(label, s, family)]
+            if hits:
+                hit = next((f for f in hits if f.forbidden), hits[0])
+                findings.blocked[call.item] = (
+                    f"{call.expression} {hit.what} ({hit.cell}, line {hit.line}), which this exercise forbids"
+                    if hit.forbidden else
+                    f"{call.expression} {hit.what} ({hit.cell}, line {hit.line}): answers may not use "
+                    f"reflection or grading internals; your instructor will review it")
+    findings.suspicious = list(dict.fromkeys(findings.suspicious))
+    return findings

@@ -9,11 +9,17 @@ Accepted layouts (the notebook name must be one of the course's, e.g. ``ch01.ipy
 
 Every other file, and every file that would collide with another one for the same
 student and notebook, is listed as unmatched; nothing is guessed.
+
+Everything in the folder or zip is a student's and is treated as hostile
+(:mod:`autograder.safeio`): symbolic links, FIFOs, devices, files over 50 MB, zip members
+with absolute or ``..`` paths, link members, zips with too many members or too much data,
+and members that inflate past their declared size are listed as not collected with the
+reason, nothing is written for them, and the other files are still collected.
 """
 from __future__ import annotations
 
+import os
 import re
-import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -22,6 +28,8 @@ from pathlib import Path, PurePosixPath
 
 from .config import Settings, notebooks_by_assignment
 from .release import CourseError
+from .safeio import (NOTEBOOK_LIMIT, UnsafeFile, extract_zip, read_bounded, walk_regular,
+                     write_atomic)
 
 _STUDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.@+\-]*$")
 _IGNORED = {"__MACOSX", ".ipynb_checkpoints", ".DS_Store"}
@@ -55,63 +63,78 @@ def match(rel: PurePosixPath, nb_to_assignment: dict[str, str]) -> tuple[str, st
     return f"no known notebook name in {rel.name} (expected one of {known})"
 
 
-def _files(root: Path):
-    for p in sorted(root.rglob("*")):
-        if p.is_file() and not (set(p.relative_to(root).parts) & _IGNORED):
-            yield p
+def _sources(source: Path, tmp: Path, result: CollectResult) -> tuple[Path, list[PurePosixPath], dict]:
+    """The folder to match files in, its regular files (relative paths), and each file's
+    time in the archive (by relative path).
+
+    A zip is extracted into ``tmp`` by :func:`safeio.extract_zip`, which refuses links,
+    escaping paths, oversized members and zip bombs; a folder is listed by
+    :func:`safeio.walk_regular`, which follows no link. Every refused entry goes to
+    ``result.unmatched`` with its reason, and the rest are still collected."""
+    try:
+        if source.is_file():
+            if not zipfile.is_zipfile(source):
+                raise CourseError(f"{source} is neither a folder nor a readable zip file")
+            extracted = extract_zip(source, tmp)
+            result.unmatched += extracted.refused
+            root, times = tmp, extracted.files
+        elif source.is_dir():
+            root, times = source, {}
+        else:
+            raise CourseError(f"{source} is neither a folder nor a zip file")
+        walk = walk_regular(root)
+    except UnsafeFile as e:
+        raise CourseError(str(e)) from None
+    def keep(rel: PurePosixPath) -> bool:
+        return not set(rel.parts) & _IGNORED
+    result.unmatched += [(str(rel), why) for rel, why in walk.problems if keep(rel)]
+    return root, [rel for rel in walk.files if keep(rel)], times
 
 
 def collect(settings: Settings, source: Path) -> CollectResult:
+    """Copy every matched notebook of ``source`` (a folder or a zip) into ``submitted/``.
+
+    The path given is the instructor's and is resolved; nothing inside it is trusted: links,
+    FIFOs, devices, files over :data:`safeio.NOTEBOOK_LIMIT` and unsafe zip members are
+    listed as not collected, and nothing is written for them."""
     source = Path(source)
     if not source.exists():
         raise CourseError(f"{source} does not exist")
+    source = source.resolve()
     nb_to_assignment = {nb: a for a, nbs in notebooks_by_assignment().items() for nb in nbs}
+    result = CollectResult()
     with tempfile.TemporaryDirectory() as tmp:
-        if source.is_file():
-            root = Path(tmp)
-            times = _unzip(source, root)
-        else:
-            root, times = source, {}
-        result = CollectResult()
-        matched: dict[tuple[str, str, str], list[Path]] = {}
-        for path in _files(root):
-            rel = PurePosixPath(path.relative_to(root).as_posix())
+        root, files, times = _sources(source, Path(tmp), result)
+        matched: dict[tuple[str, str, str], list[PurePosixPath]] = {}
+        for rel in files:
             m = match(rel, nb_to_assignment)
             if isinstance(m, str):
                 result.unmatched.append((str(rel), m))
                 continue
-            matched.setdefault(m, []).append(path)
-        for (student, assignment, notebook), paths in sorted(matched.items()):
-            if len(paths) > 1:
-                for p in paths:
-                    result.unmatched.append((str(p.relative_to(root)),
-                                             f"{len(paths)} files for {student}/{notebook}.ipynb; keep one"))
+            matched.setdefault(m, []).append(rel)
+        for (student, assignment, notebook), rels in sorted(matched.items()):
+            if len(rels) > 1:
+                for rel in rels:
+                    result.unmatched.append((str(rel), f"{len(rels)} files for {student}/{notebook}.ipynb; keep one"))
                 continue
-            path = paths[0]
-            dest = settings.workdir / "submitted" / student / assignment
-            dest.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, dest / f"{notebook}.ipynb")
-            when = times.get(path) or datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
-            (dest / "timestamp.txt").write_text(when.strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
-            result.collected.append((student, assignment, str(path.relative_to(root))))
+            _store(settings, root, rels[0], (student, assignment, notebook), times, result)
     return result
 
 
-def _unzip(archive: Path, root: Path) -> dict[Path, datetime]:
-    """Extract a zip safely (no paths outside ``root``); return each file's time in the archive."""
+def _store(settings: Settings, root: Path, rel: PurePosixPath, key: tuple[str, str, str],
+           times: dict, result: CollectResult) -> None:
+    """Read one matched notebook (bounded, no link followed) and write it, with its time,
+    into ``submitted/<student>/<assignment>/``; a refused file writes nothing at all."""
+    student, assignment, notebook = key
+    path = root.joinpath(*rel.parts)
     try:
-        zf = zipfile.ZipFile(archive)
-    except zipfile.BadZipFile:
-        raise CourseError(f"{archive} is neither a folder nor a readable zip file") from None
-    times = {}
-    with zf:
-        for info in zf.infolist():
-            name = PurePosixPath(info.filename)
-            if info.is_dir() or name.is_absolute() or ".." in name.parts:
-                continue
-            target = root.joinpath(*name.parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, target.open("wb") as dst:
-                shutil.copyfileobj(src, dst)
-            times[target] = datetime(*info.date_time, tzinfo=timezone.utc)
-    return times
+        data = read_bounded(path, NOTEBOOK_LIMIT)
+        when = times.get(rel) or datetime.fromtimestamp(os.lstat(path).st_mtime, timezone.utc)
+    except UnsafeFile as e:
+        result.unmatched.append((str(rel), e.reason))
+        return
+    dest = settings.workdir / "submitted" / student / assignment
+    dest.mkdir(parents=True, exist_ok=True)
+    write_atomic(dest / f"{notebook}.ipynb", data)
+    write_atomic(dest / "timestamp.txt", when.strftime("%Y-%m-%d %H:%M:%S.%f UTC").encode())
+    result.collected.append((student, assignment, str(rel)))

@@ -28,7 +28,7 @@ import multiprocessing
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import nbformat
 from nbconvert.preprocessors import ClearMetadataPreprocessor
@@ -42,12 +42,16 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Igno
 from .config import COURSE_ID, EXERCISES, Settings, notebooks_by_assignment, nbgrader_config
 from .execute import ExecResult, execute_notebook
 from .release import CourseError, ensure_in_gradebook
+from .safeio import NOTEBOOK_LIMIT, UnsafeFile, read_bounded, size_text, walk_regular, write_atomic
 from .sandbox import check as sandbox_check
 from .speedups import install as _share_engines
 
 log = logging.getLogger("course")
 _share_engines()
-MARKER = ".course-graded.json"
+# The record that a submission was graded with a given fingerprint lives at
+# WORKDIR/MARKER/<student>/<assignment>.json: a folder only the grader writes (the sandbox
+# hides the whole working folder), never inside autograded/, which a kernel can write into.
+MARKER = Path(".course", "graded")
 
 
 class Prepare(Autograde):
@@ -91,6 +95,7 @@ class Outcome:
     max_score: float = 0.0
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
+    suspicious: list[str] = field(default_factory=list)  # tampering evidence, for the instructor only
 
 
 class _ErrorLog(logging.Handler):
@@ -127,9 +132,39 @@ def _run_converter(cls, settings: Settings, assignment: str, student: str) -> No
 
 
 def _fingerprint(folder: Path, settings: Settings) -> dict:
-    files = {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-             for p in sorted(folder.rglob("*")) if p.is_file()}
-    return {"files": files, "device": settings.device}
+    """What a submission's files are (sha256 of each) and the device, so an unchanged one is
+    not regraded. Read through :mod:`safeio`: no link is followed and no file is read past
+    :data:`NOTEBOOK_LIMIT`; a link, FIFO or oversized file is recorded by its refusal (such
+    a submission is flagged by :func:`_check_notebooks` anyway)."""
+    files: dict[str, str] = {}
+    try:
+        walk = walk_regular(folder)
+    except UnsafeFile as e:
+        return {"files": files, "refused": e.reason, "device": settings.device}
+    for rel in walk.files:
+        try:
+            files[str(rel)] = hashlib.sha256(read_bounded(folder / rel, NOTEBOOK_LIMIT)).hexdigest()
+        except UnsafeFile as e:
+            files[str(rel)] = f"refused: {e.reason}"
+    for rel, why in walk.problems:
+        files[str(rel)] = f"refused: {why}"
+    return {"files": dict(sorted(files.items())), "device": settings.device}
+
+
+def _marker_path(settings: Settings, student: str, assignment: str) -> Path:
+    """Where the grader records that (student, assignment) was graded: see :data:`MARKER`."""
+    return settings.workdir / MARKER / student / f"{assignment}.json"
+
+
+def _read_marker(path: Path) -> dict | None:
+    """The fingerprint recorded at ``path``, or None (regrade) when it is missing, a link,
+    not a regular file, over 16 MB or not JSON: a bad marker costs one regrade, never a
+    crash, and is never followed out of the grader's folder."""
+    try:
+        data = json.loads(read_bounded(path, 16 << 20))
+    except (ValueError, RecursionError):  # UnsafeFile, undecodable bytes and bad JSON are ValueErrors
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _locked_sources(assignment: str, notebook: str) -> dict[str, str]:
@@ -167,16 +202,31 @@ def _edited_cells(nb, assignment: str, notebook: str) -> list[str]:
 
 
 def _check_notebooks(folder: Path, expected: list[str]) -> tuple[list[str], list[str]]:
-    """Problems that make a submission unreadable, and warnings about stray or edited cells."""
-    problems, warnings = [], []
-    for p in sorted(folder.glob("*.ipynb")):
-        rel = f"{folder.parent.name}/{folder.name}/{p.name}"
+    """Problems that make a submission unreadable, and warnings about stray or edited cells.
+
+    The folder is listed and read through :mod:`safeio`, because nbgrader copies it as root:
+    a link, FIFO or device anywhere in it, or any file over :data:`NOTEBOOK_LIMIT`, is a
+    problem (the submission is scored 0 and never copied), and no link is followed."""
+    base = f"{folder.parent.name}/{folder.name}"
+    try:
+        walk = walk_regular(folder)
+    except UnsafeFile as e:
+        return [f"{base}: {e.reason}"], []
+    problems = [f"{base}/{rel}: {why}" for rel, why in walk.problems]
+    big = {r for r, size in walk.files.items() if size > NOTEBOOK_LIMIT}
+    problems += [f"{base}/{r}: too large ({size_text(walk.files[r])}, the limit is "
+                 f"{size_text(NOTEBOOK_LIMIT)})" for r in sorted(big)]
+    warnings: list[str] = []
+    for r in (r for r in walk.files if len(r.parts) == 1 and r.suffix == ".ipynb" and r not in big):
+        p, rel = folder / r.name, f"{base}/{r.name}"
         if p.stem not in expected:
             warnings.append(f"{rel}: unexpected notebook, ignored (expected {', '.join(e + '.ipynb' for e in expected)})")
             continue
         try:
-            raw = p.read_bytes()
-            text = raw.decode("utf-8")
+            text = read_bounded(p, NOTEBOOK_LIMIT).decode("utf-8")
+        except UnsafeFile as e:
+            problems.append(f"{rel}: {e.reason}")
+            continue
         except UnicodeDecodeError as e:
             problems.append(f"{rel}: not UTF-8 text (bad byte at offset {e.start})")
             continue
@@ -187,9 +237,11 @@ def _check_notebooks(folder: Path, expected: list[str]) -> tuple[list[str], list
             problems.append(f"{rel}: not a valid notebook ({str(e).strip().splitlines()[0][:160]})")
             continue
         warnings += [f"{rel}: {note}" for note in _edited_cells(nb, folder.name, p.stem)]
+    refused = {rel for rel, _ in walk.problems}
     for name in expected:
-        if not (folder / f"{name}.ipynb").exists():
-            problems.append(f"{folder.parent.name}/{folder.name}/{name}.ipynb is missing")
+        want = PurePosixPath(f"{name}.ipynb")
+        if want not in walk.files and want not in refused:  # a refused one is flagged already
+            problems.append(f"{base}/{name}.ipynb is missing")
     return problems, warnings
 
 
@@ -266,6 +318,7 @@ def autograde(settings: Settings, assignments: list[str] | None = None,
         out.seconds += result.seconds
         if result.problem:
             out.problems.append(f"{Path(result.path).name}: {result.problem}")
+        out.suspicious += [f"{Path(result.path).name}: {s}" for s in result.suspicious]
         remaining[key] -= 1
         if remaining[key] == 0:
             _score(settings, out, fingerprints.pop(key))
@@ -300,8 +353,7 @@ def _prepare(settings: Settings, out: Outcome, notebooks: list[str], fingerprint
     student, assignment = out.student, out.assignment
     src = settings.workdir / "submitted" / student / assignment
     dest = settings.workdir / "autograded" / student / assignment
-    marker = dest / MARKER
-    if not force and marker.exists() and json.loads(marker.read_text()) == fingerprint:
+    if not force and _read_marker(_marker_path(settings, student, assignment)) == fingerprint:
         out.status = "skipped"
         return []
     problems, warnings = _check_notebooks(src, notebooks)
@@ -332,10 +384,11 @@ def _score(settings: Settings, out: Outcome, fingerprint: dict) -> None:
         out.status, out.problems = "flagged", out.problems + [f"could not be scored: {e}"]
         _record_zero(settings, out.assignment, out.student)
         return
-    if out.problems:
+    if out.problems or out.suspicious:
         out.status = "flagged"
-    marker = settings.workdir / "autograded" / out.student / out.assignment / MARKER
-    marker.write_text(json.dumps(fingerprint))
+    marker = _marker_path(settings, out.student, out.assignment)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(marker, json.dumps(fingerprint).encode(), mode=0o600)
     out.seconds += time.monotonic() - t0
 
 
@@ -349,7 +402,7 @@ class _Runner:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.args = (settings.cell_timeout, settings.notebook_timeout, settings.device,
-                     settings.warm, str(settings.workdir) if settings.sandbox else None)
+                     settings.warm, str(settings.workdir) if settings.sandbox else None, settings.secret)
         self.pending: dict = {}           # future -> key
         self.finished: list = []          # results of the in-process mode
         self.pool = self.client = self.cluster = None
@@ -442,4 +495,11 @@ def summary(outcomes: list[Outcome]) -> str:
         for o in flagged:
             for p in o.problems:
                 lines.append(f"  {o.student}/{o.assignment}: {p}")
+    suspicious = [o for o in outcomes if o.suspicious]
+    if suspicious:
+        lines.append("Suspicious (evidence of tampering, for the instructor; see autograde-report.json):")
+        for o in suspicious:
+            lines += [f"  {o.student}/{o.assignment}: {s}" for s in o.suspicious[:10]]
+            if len(o.suspicious) > 10:
+                lines.append(f"  {o.student}/{o.assignment}: ... and {len(o.suspicious) - 10} more")
     return "\n".join(lines)

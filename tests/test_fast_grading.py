@@ -64,12 +64,12 @@ def test_killed_run_resumes_to_the_same_gradebook(tmp_path):
     proc = subprocess.Popen([str(BIN / "course"), "--workdir", str(killed), "autograde", "ch01", "--quiet"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 600
-    while not list((killed / "autograded").glob("*/ch01/.course-graded.json")):
+    while not list((killed / ".course" / "graded").glob("*/ch01.json")):
         assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    graded = len(list((killed / "autograded").glob("*/ch01/.course-graded.json")))
+    graded = len(list((killed / ".course" / "graded").glob("*/ch01.json")))
     assert 1 <= graded < 6, "the kill should land midway"
     resumed = autograde(Settings(killed, jobs=1), ["ch01"], progress=False)
     assert sum(o.status == "skipped" for o in resumed) == graded

@@ -105,8 +105,8 @@ class _Student:
         except SyntaxError:
             todo = []
         out, seen = list(self.patches), set()
-        for _, s in self.patches:
-            todo += _loads(s)
+        for _, s in self.patches:  # what a patch puts in place, not the module it patches
+            todo += _loads(s) - {_root(t) for t in _targets(s)}
         while todo:
             name = todo.pop()
             if name in seen:

@@ -1,0 +1,87 @@
+"""The static scan: honest answers pass untouched; forbidden routines and reflection in the code
+an item uses fail that item; tampering elsewhere is reported, not scored.
+
+The scan runs in the grader on the notebook's text, so nothing a student's code does at run
+time can switch it off. Each case below is a real answer cell as a student would write it.
+"""
+import os
+
+import nbformat
+import pytest
+
+from autograder import judge, scan
+from autograder.config import SOLUTIONS
+from autograder.synthetic import submission
+
+CHAPTERS = [f"ch{i:02d}" for i in range(1, 11)]
+
+
+def _plan(assignment):
+    source = SOLUTIONS / assignment / f"{assignment}.ipynb"
+    return judge.plan(str(source), os.stat(source).st_mtime_ns)
+
+
+def _as_graded(assignment, replace=None):
+    """A submission with its test cells as the grader runs them (restored from the source)."""
+    nb = submission(assignment, replace=replace)
+    source = nbformat.read(str(SOLUTIONS / assignment / f"{assignment}.ipynb"), as_version=4)
+    locked = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
+              if c.metadata.get("nbgrader", {}).get("locked")}
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in locked:
+            cell.source = locked[gid]
+    return nb
+
+
+@pytest.mark.parametrize("assignment", CHAPTERS)
+def test_the_course_solutions_raise_nothing(assignment):
+    findings = scan.scan(_as_graded(assignment), _plan(assignment))
+    assert findings.blocked == {} and findings.suspicious == []
+
+
+SIG = "def conv2d_matmul(X, K, stride=1, padding=0):\n"
+BLOCKED = {  # answer for ch03's conv2d_matmul -> what the reason must mention
+    "alias at top level": ("f = torch.nn.functional.conv2d\n" + SIG + "    return f(X, K, stride=stride, padding=padding)",
+                           "torch.nn.functional.conv2d"),
+    "module": (SIG + "    return nn.Conv2d(1, 1, 3)(X)", "nn.Conv2d"),
+    "helper": ("def helper(X, K):\n    import torch.nn.functional as G\n    return G.conv2d(X, K)\n"
+               + SIG + "    return helper(X, K)", "G.conv2d"),
+    "disable modes": (SIG + "    from torch.utils._python_dispatch import _disable_current_modes\n"
+                      "    with _disable_current_modes():\n        return X", "torch.utils._python_dispatch"),
+    "computed getattr": (SIG + "    return getattr(torch.nn.functional, 'con' + 'v2d')(X, K)", "getattr"),
+    "eval": (SIG + "    return eval('torch.nn.functional.conv' + '2d')(X, K)", "eval"),
+    "private torch": (SIG + "    torch._C._set_dispatch_mode(None)\n    return X", "torch._C"),
+    "frames": (SIG + "    import sys\n    return sys._getframe(1).f_locals['case'][0]", "sys"),
+    "star import": ("from torch.nn.functional import *\n" + SIG + "    return conv2d(X, K)", "conv2d"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BLOCKED))
+def test_forbidden_routines_and_reflection_fail_the_item(name):
+    answer, mention = BLOCKED[name]
+    findings = scan.scan(_as_graded("ch03", {"conv2d_matmul": answer}), _plan("ch03"))
+    assert set(findings.blocked) == {"ch03.conv2d_matmul", "ch03.conv2d_matmul_valid"}
+    assert mention in findings.blocked["ch03.conv2d_matmul"]
+    assert "\n" not in findings.blocked["ch03.conv2d_matmul"]
+
+
+def test_switching_the_check_off_for_everything_fails_every_item():
+    """A top-level patch of the dispatch machinery belongs to the code of every item."""
+    patch = ("import torch.utils._python_dispatch as d\nd.TorchDispatchMode.__enter__ = lambda self: self\n")
+    nb = _as_graded("ch03", {"conv2d_matmul": patch + SIG + "    return X"})
+    findings = scan.scan(nb, _plan("ch03"))
+    assert set(findings.blocked) == {c.item for calls in _plan("ch03").calls.values() for c in calls}
+    assert any("torch.utils._python_dispatch" in f.text for f in findings.suspicious)
+
+
+def test_patching_elsewhere_is_reported_not_scored():
+    trick = ("def blur_kernel(k):\n    return torch.ones((k, k)) / k**2\n"
+             "torch.allclose = lambda *a, **k: True\nip = get_ipython()\n")
+    kernels = _as_graded("ch01").cells
+    original = next(c.source for c in kernels if c.metadata.get("nbgrader", {}).get("grade_id") == "kernels")
+    findings = scan.scan(_as_graded("ch01", {"kernels": original.split("def blur_kernel")[0] + trick}),
+                         _plan("ch01"))
+    assert findings.blocked == {}
+    assert any("get_ipython" in f.text for f in findings.suspicious)
+    assert all(f.cell == "cell kernels" for f in findings.suspicious)

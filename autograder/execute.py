@@ -165,6 +165,8 @@ def execute_notebook(path: str, cell_timeout: int, notebook_timeout: int, device
             cell.execution_count = None
     plan = _source_plan(path)
     ipc_dir = tempfile.mkdtemp(prefix="cg", dir="/tmp")
+    if sandbox_workdir:
+        sb.bound_folder(ipc_dir)
     channel = judge.Channel(ipc_dir, plan, device, student_cells=_student_cells(nb, plan))
     config = Config()
     config.KernelManager.transport = "ipc"
@@ -186,17 +188,21 @@ def execute_notebook(path: str, cell_timeout: int, notebook_timeout: int, device
         error = _kernel_error(os.path.join(ipc_dir, "kernel-error.txt"))
     finally:
         channel.close()
-        if policy is not None and hasattr(sb, "cleanup"):
+        if policy is not None:
             sb.cleanup(policy)
+        if sandbox_workdir:
+            sb.release_folder(ipc_dir)
         shutil.rmtree(ipc_dir, ignore_errors=True)
     if error:
         problem = f"{problem}; the kernel could not start: {error}"
-    findings = scan.scan(nb, plan)
-    verdicts.apply(nb, plan, channel, findings, device)
-    suspicious = [e.text for e in channel.evidence] + [f.text for f in findings.suspicious]
     timed_out = sum(1 for c in nb.cells if c.cell_type == "code"
                     for o in c.get("outputs", []) if o.get("ename") == "CellTimeoutError")
     if timed_out and problem is None:
         problem = f"{timed_out} cell(s) ran past the {cell_timeout} s cell limit"
+    if channel.fault:
+        problem = f"{problem}; {channel.fault}" if problem else channel.fault
+    findings = scan.scan(nb, plan)
+    verdicts.apply(nb, plan, channel, findings, device)
+    suspicious = [e.text for e in channel.evidence] + [f.text for f in findings.suspicious]
     nbformat.write(nb, path)
     return ExecResult(path, time.monotonic() - start, problem, suspicious)

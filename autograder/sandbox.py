@@ -234,6 +234,21 @@ def cleanup(p: dict, seconds: float = 5.0) -> None:
     _clean_results(p.get("results_dir"))
 
 
+IPC_BYTES = 16 << 20   # the run's private folder (sockets, a kernel's error): tiny on purpose
+
+
+def bound_folder(path: str, size: int = IPC_BYTES) -> None:
+    """In the grader, before the kernel starts: give the run's private folder (which the kernel
+    can write, since it holds the sockets) a tmpfs of its own, so that a kernel cannot fill
+    the host's /tmp through it. :func:`release_folder` undoes it."""
+    _tmpfs(path, size, "700")
+
+
+def release_folder(path: str) -> None:
+    """Detach the tmpfs of :func:`bound_folder` (whatever the kernel left there goes with it)."""
+    _call("umount2", path.encode(), 2, what=f"umount2({path})")  # MNT_DETACH
+
+
 # --- the PID namespace ---------------------------------------------------------------------
 
 def _wait_then_exit(pid: int) -> None:

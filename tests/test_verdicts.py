@@ -58,6 +58,20 @@ def test_hostile_results_fail_without_crashing():
     assert "incomplete" in verdict("ch01.corr2d", buffer.getvalue(), CPU)
 
 
+def test_results_that_would_blow_up_in_the_grader_are_refused():
+    import io
+    import zipfile
+    huge = torch.zeros(1).expand(1 << 40)  # a view of 2**40 elements on one float
+    buffer = io.BytesIO()
+    torch.save([{"received": huge, "error": None}], buffer)
+    assert "far larger" in verdict("ch01.corr2d", buffer.getvalue(), CPU)
+    bomb = io.BytesIO()  # a zip whose member inflates: torch.save never writes one
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("archive/data.pkl", b"\0" * (8 << 20))
+    assert len(bomb.getvalue()) < 100_000
+    assert "not in the form" in verdict("ch01.corr2d", bomb.getvalue(), CPU)
+
+
 class _Channel:
     def __init__(self, results, evidence=()):
         self.results, self.evidence = results, list(evidence)

@@ -298,6 +298,34 @@ def answers(item_id: str, device: torch.device) -> Answers:
 
 
 RESULTS_LIMIT = 256 << 20  # bytes a kernel may send back for one item
+RESULTS_ELEMENTS = 1 << 26  # tensor elements, in all, that the grader accepts from one item
+
+
+def _unpacked_safely(data: bytes) -> str | None:
+    """Why ``data`` may not be loaded, or None. ``torch.save`` writes a zip of stored members;
+    a kernel could send compressed ones that inflate to gigabytes in the grader."""
+    import zipfile
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return "the results of the hidden tests could not be read"
+    if len(members) > 10_000 or any(m.compress_type != zipfile.ZIP_STORED for m in members):
+        return "the results of the hidden tests are not in the form the grader reads"
+    return None
+
+
+def _elements(value, depth: int = 0) -> int:
+    """How many tensor elements ``value`` holds (a view counts all it shows), bounded in depth."""
+    if depth > 20:
+        raise ValueError("nested too deeply")
+    if isinstance(value, torch.Tensor):
+        return value.numel()
+    if isinstance(value, (list, tuple)):
+        return sum(_elements(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return sum(_elements(v, depth + 1) for v in value.values())
+    return 0
 
 
 def verdict(item_id: str, data: bytes | None, device: torch.device) -> str | None:
@@ -305,8 +333,13 @@ def verdict(item_id: str, data: bytes | None, device: torch.device) -> str | Non
     one-line reason. ``data`` is hostile: it is loaded with ``weights_only`` and checked."""
     if data is None:
         return "the hidden tests of this item did not report their results"
+    unsafe = _unpacked_safely(data)
+    if unsafe:
+        return unsafe
     try:
         saved = torch.load(io.BytesIO(data), weights_only=True, map_location=device)
+        if _elements(saved) > RESULTS_ELEMENTS:
+            return "the results of the hidden tests are far larger than the answers"
     except Exception:  # noqa: BLE001 - anything unreadable is a failure
         return "the results of the hidden tests could not be read"
     known = answers(item_id, device)

@@ -12,7 +12,12 @@ a look at the code itself cannot. From the syntax trees of the student's cells:
    ``__dict__``, frames, ``gc``, ``ctypes``, ``exec``/``eval``, dispatch-mode internals,
    ``torch._C``, modules no exercise needs), which is also reported as suspicious.
 2. **Anything of that kind anywhere else** in the student's cells is reported as suspicious,
-   with cell and line, for the instructor; it costs no points by itself.
+   with cell and line, for the instructor. Most of it costs no points by itself (an ``import
+   os``, a patched ``torch.allclose``: the grader's verdict does not depend on them), but
+   constructs whose only use in an exercise is to tamper with grading itself (``sys.modules``,
+   ``builtins``, ``ctypes``, ``gc``, frames, code objects, ``exec``/``eval``, the dispatch
+   machinery, the grader's own modules) fail **every** item of the notebook: from the moment
+   they run, nothing the kernel sends back can be trusted.
 """
 from __future__ import annotations
 
@@ -36,19 +41,25 @@ FAMILY_NAMES = {
         "interpolate", "upsample", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
         "grid_sample", "affine_grid"},
 }
-REFLECTIVE_CALLS = {"vars", "globals", "locals", "eval", "exec", "compile", "__import__",
-                    "breakpoint", "get_ipython", "setattr", "delattr"}
+REFLECTIVE_CALLS = {"vars", "globals", "locals", "breakpoint", "get_ipython", "setattr", "delattr"}
+TAMPERING_NAMES = {"eval", "exec", "compile", "__import__", "__builtins__"}   # even unused as calls
 REFLECTIVE_ATTRS = {"f_back", "f_globals", "f_locals", "f_code", "tb_frame", "gi_frame", "cr_frame",
-                    "meta_path", "settrace", "setprofile", "addaudithook"}
+                    "meta_path", "settrace", "setprofile", "addaudithook", "__code__", "__globals__",
+                    "__closure__", "__builtins__", "__subclasses__", "__dict__", "_getframe",
+                    "_current_frames"}
+TAMPERING_BASES = {"TorchDispatchMode", "TorchFunctionMode", "BaseTorchFunctionMode"}
 DUNDERS_ALLOWED = {"__init__", "__name__", "__class__", "__len__", "__call__", "__doc__", "__module__",
                    "__qualname__", "__repr__", "__str__", "__getitem__", "__iter__", "__next__"}
-MODULES_FLAGGED = ("ctypes", "gc", "inspect", "sys", "os", "subprocess", "signal", "threading",
-                   "multiprocessing", "importlib", "builtins", "marshal", "pickle", "dill", "cloudpickle",
-                   "types", "code", "codeop", "dis", "cffi", "mmap", "socket", "pty", "resource",
-                   "traceback", "atexit", "faulthandler", "copyreg", "shelve", "scipy", "IPython",
-                   "ipykernel", "jupyter_client", "zmq", "autograder", "convcourse.grading",
-                   "convcourse.hidden", "torch._C", "torch.library", "torch.utils._python_dispatch",
-                   "torch.overrides", "torch._dynamo", "torch.fx", "torch._ops", "torch.ops")
+# Modules no exercise needs: importing one is reported (and fails an item whose code does it).
+MODULES_FLAGGED = ("sys", "os", "subprocess", "signal", "threading", "_thread", "concurrent", "asyncio",
+                   "multiprocessing", "socket", "pty", "resource", "traceback", "atexit", "faulthandler",
+                   "shelve", "scipy", "IPython", "ipykernel", "jupyter_client", "zmq", "base64", "codecs")
+# Modules whose only use here is to tamper with grading: importing one fails every item.
+MODULES_TAMPERING = ("ctypes", "gc", "inspect", "importlib", "builtins", "marshal", "pickle", "dill",
+                     "cloudpickle", "types", "code", "codeop", "dis", "cffi", "mmap", "copyreg",
+                     "autograder", "convcourse.grading", "convcourse.hidden", "torch._C", "torch.library",
+                     "torch.utils._python_dispatch", "torch.overrides", "torch._dynamo", "torch.fx",
+                     "torch._ops", "torch.ops", "torch.utils._mode_utils")
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,7 @@ class Finding:
     line: int
     what: str
     forbidden: bool = False      # a routine of a forbidden family (else: reflection)
+    tampering: bool = False      # reflection whose only use is to tamper with grading
 
     @property
     def text(self) -> str:
@@ -69,8 +81,12 @@ class Findings:
     suspicious: list[Finding] = field(default_factory=list)
 
 
+def _in(name: str, modules: tuple[str, ...]) -> bool:
+    return any(name == m or name.startswith(m + ".") for m in modules)
+
+
 def _flagged_module(name: str) -> bool:
-    return any(name == m or name.startswith(m + ".") for m in MODULES_FLAGGED)
+    return _in(name, MODULES_FLAGGED) or _in(name, MODULES_TAMPERING)
 
 
 class _Student:
@@ -123,7 +139,7 @@ class _Student:
         for n in ast.walk(node):
             what = _reflection(n, self.imported)
             if what:
-                found.append(Finding(label, getattr(n, "lineno", 0), what))
+                found.append(Finding(label, getattr(n, "lineno", 0), what, tampering=_tampering(n, what)))
             elif names and _uses(n, names, self.own):
                 found.append(Finding(label, n.lineno, f"uses {_uses(n, names, self.own)}", forbidden=True))
         return found
@@ -179,8 +195,23 @@ def _dotted(node) -> str:
     return ".".join(reversed(parts))
 
 
+def _tampering(n, what: str) -> bool:
+    """Is the reflection ``what`` found at node ``n`` of the kind that only tampers with grading?"""
+    if isinstance(n, (ast.Import, ast.ImportFrom)):
+        return _in(what.removeprefix("imports "), MODULES_TAMPERING)
+    if isinstance(n, ast.Name) or isinstance(n, ast.ClassDef):
+        return True
+    if isinstance(n, ast.Attribute):
+        return n.attr in REFLECTIVE_ATTRS or what.startswith(("reaches", "reads sys.modules"))
+    return False
+
+
 def _reflection(n, imported: set[str]) -> str | None:
     """What makes node ``n`` reflection that grading does not allow, or None."""
+    if isinstance(n, ast.Name) and n.id in TAMPERING_NAMES:
+        return f"uses {n.id}"
+    if isinstance(n, ast.ClassDef) and any(_dotted(b).split(".")[-1] in TAMPERING_BASES for b in n.bases):
+        return f"defines a dispatch mode ({n.name})"
     if isinstance(n, (ast.Import, ast.ImportFrom)):
         mods = [a.name for a in n.names] if isinstance(n, ast.Import) else [n.module or ""]
         bad = [m for m in mods if _flagged_module(m)]
@@ -188,7 +219,7 @@ def _reflection(n, imported: set[str]) -> str | None:
             bad = [f"{n.module}.{a.name}" for a in n.names if _flagged_module(f"{n.module}.{a.name}")
                    or a.name.startswith("_")]
         return f"imports {bad[0]}" if bad else None
-    if isinstance(n, ast.Call) and _call_name(n) in REFLECTIVE_CALLS:
+    if isinstance(n, ast.Call) and _call_name(n) in REFLECTIVE_CALLS | TAMPERING_NAMES:
         return f"calls {_call_name(n)}()"
     if isinstance(n, ast.Call) and _call_name(n) == "getattr" and len(n.args) >= 2:
         name = n.args[1]
@@ -247,8 +278,14 @@ def scan(nb, plan: Plan) -> Findings:
     findings = Findings()
     for label, s in student.statements:
         findings.suspicious += [f for f in student.violations(label, s, None) if not f.forbidden]
+    tampering = next((f for f in findings.suspicious if f.tampering), None)
     for calls in plan.calls.values():
         for call in calls:
+            if tampering is not None:
+                findings.blocked[call.item] = (
+                    f"the notebook tampers with grading ({tampering.cell}, line {tampering.line}: "
+                    f"{tampering.what}); every item scores 0 until your instructor reviews it")
+                continue
             family = get_item(call.item).forbidden
             hits = [f for label, s in student.closure(call.expression)
                     for f in student.violations(label, s, family)]

@@ -84,6 +84,8 @@ CH03 = {  # student: a conv2d_matmul that reaches a forbidden convolution routin
               "    return m(X)",
 }
 
+TAMPERING = {"torch_ops", "importlib"}  # torch.ops and importlib: nothing in an exercise needs them
+
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
@@ -111,7 +113,12 @@ def test_honest_student_gets_full_marks(graded):
     assert sum(scores[("honest", "ch03")].values()) == 13
 
 
-@pytest.mark.parametrize("student", sorted(CH01))
+# Cheats that reach into grading itself (the course's grading package, the grader's modules):
+# from then on nothing the kernel sends back can be trusted, so every item scores 0.
+GLOBAL = {"replace_checks", "read_solutions"}
+
+
+@pytest.mark.parametrize("student", sorted(set(CH01) - GLOBAL))
 def test_ch01_cheat_scores_zero_on_its_item_only(graded, student):
     _, scores = graded
     got, honest = scores[(student, "ch01")], scores[("honest", "ch01")]
@@ -120,11 +127,22 @@ def test_ch01_cheat_scores_zero_on_its_item_only(graded, student):
         {k: v for k, v in honest.items() if k != "test_blur_kernel"}
 
 
+@pytest.mark.parametrize("student", sorted(GLOBAL))
+def test_reaching_into_grading_scores_zero_everywhere_and_is_reported(graded, student):
+    outcomes, scores = graded
+    assert set(scores[(student, "ch01")].values()) == {0}
+    assert next(o for o in outcomes if o.student == student).suspicious
+
+
 @pytest.mark.parametrize("student", sorted(CH03))
 def test_forbidden_routine_scores_zero_on_conv2d_matmul_only(graded, student):
-    _, scores = graded
+    outcomes, scores = graded
     got, honest = scores[(student, "ch03")], scores[("honest", "ch03")]
     attacked = {"test_conv2d_matmul_valid", "test_conv2d_matmul"}
     assert all(got[k] == 0 for k in attacked)
+    if student in TAMPERING:  # reaching into torch's internals fails every item, on the record
+        assert set(got.values()) == {0}
+        assert next(o for o in outcomes if o.student == student and o.assignment == "ch03").suspicious
+        return
     assert {k: v for k, v in got.items() if k not in attacked} == \
         {k: v for k, v in honest.items() if k not in attacked}

@@ -47,12 +47,7 @@ BLOCKED = {  # answer for ch03's conv2d_matmul -> what the reason must mention
     "module": (SIG + "    return nn.Conv2d(1, 1, 3)(X)", "nn.Conv2d"),
     "helper": ("def helper(X, K):\n    import torch.nn.functional as G\n    return G.conv2d(X, K)\n"
                + SIG + "    return helper(X, K)", "G.conv2d"),
-    "disable modes": (SIG + "    from torch.utils._python_dispatch import _disable_current_modes\n"
-                      "    with _disable_current_modes():\n        return X", "torch.utils._python_dispatch"),
     "computed getattr": (SIG + "    return getattr(torch.nn.functional, 'con' + 'v2d')(X, K)", "getattr"),
-    "eval": (SIG + "    return eval('torch.nn.functional.conv' + '2d')(X, K)", "eval"),
-    "private torch": (SIG + "    torch._C._set_dispatch_mode(None)\n    return X", "torch._C"),
-    "frames": (SIG + "    import sys\n    return sys._getframe(1).f_locals['case'][0]", "sys"),
     "star import": ("from torch.nn.functional import *\n" + SIG + "    return conv2d(X, K)", "conv2d"),
 }
 
@@ -64,6 +59,30 @@ def test_forbidden_routines_and_reflection_fail_the_item(name):
     assert set(findings.blocked) == {"ch03.conv2d_matmul", "ch03.conv2d_matmul_valid"}
     assert mention in findings.blocked["ch03.conv2d_matmul"]
     assert "\n" not in findings.blocked["ch03.conv2d_matmul"]
+
+
+TAMPERING = {  # answer for ch03's conv2d_matmul -> what the reason must mention
+    "disable modes": (SIG + "    from torch.utils._python_dispatch import _disable_current_modes\n"
+                      "    with _disable_current_modes():\n        return X", "torch.utils._python_dispatch"),
+    "eval": (SIG + "    return eval('torch.nn.functional.conv' + '2d')(X, K)", "eval"),
+    "private torch": (SIG + "    torch._C._set_dispatch_mode(None)\n    return X", "torch._C"),
+    "frames": (SIG + "    import sys\n    return sys._getframe(1).f_locals['case'][0]", "sys"),
+    "dispatch mode": ("from torch.utils import _python_dispatch as d\n"
+                      "class Rewrite(d.TorchDispatchMode):\n    pass\n" + SIG + "    return X", "dispatch mode (Rewrite)"),
+    "sys.modules": ("import sys\nsys.modules['convcourse.hidden'].run_hidden = print\n" + SIG + "    return X",
+                    "sys.modules"),
+    "exec as a value": ("run = exec\n" + SIG + "    return X", "exec"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TAMPERING))
+def test_tampering_with_grading_fails_every_item(name):
+    """From the moment such code runs, nothing the kernel sends back can be trusted."""
+    answer, mention = TAMPERING[name]
+    findings = scan.scan(_as_graded("ch03", {"conv2d_matmul": answer}), _plan("ch03"))
+    assert set(findings.blocked) == {c.item for calls in _plan("ch03").calls.values() for c in calls}
+    assert any(mention in f.text for f in findings.suspicious)
+    assert "\n" not in findings.blocked["ch03.corr2d_multi_in"]
 
 
 def test_switching_the_check_off_for_everything_fails_every_item():

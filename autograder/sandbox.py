@@ -54,7 +54,6 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVA
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 NOBODY = 65534
 ENV_KEY = "COURSE_SANDBOX"
-RESULTS_ENV = "COURSE_RESULTS_DIR"  # the folder where the kernel saves results (execute.py)
 CGROUP_FS = Path("/sys/fs/cgroup")
 CGROUP_PREFIX = "course-kernel-"
 GRADER_CODE = (REPO / "autograder", REPO / "convcourse" / "grading")
@@ -88,22 +87,17 @@ def cgroup_prefix(workdir: Path) -> str:
 def policy(notebook_dir: str, ipc_dir: str, workdir: Path, *, cpu_seconds: int,
            cuda: bool, memory_bytes: int = 8 << 30, file_bytes: int = 1 << 30,
            processes: int = 256, open_files: int = 1024, disk_bytes: int = 512 << 20,
-           tmp_bytes: int = 256 << 20, shm_bytes: int = 64 << 20,
-           results_dir: str | None = None) -> dict:
-    """What the kernel of one notebook may see and use.
-
-    ``results_dir`` (default: ``$COURSE_RESULTS_DIR`` when set) is the one real folder the
-    kernel may write in, besides ``ipc_dir``; everything else it writes goes to tmpfs."""
+           tmp_bytes: int = 256 << 20, shm_bytes: int = 64 << 20) -> dict:
+    """What the kernel of one notebook may see and use. The one real folder it may write in is
+    ``ipc_dir`` (its sockets; a small tmpfs of its own, see :func:`bound_folder`); everything
+    else it writes goes to tmpfs and disappears with it."""
     hide = [str(Path(workdir).resolve()), str(SOLUTIONS), str(REPO / ".git"), str(REPO / "work"),
             *(str(p) for p in GRADER_CODE), "/root", "/home"]
     # What the kernel needs even where it lies under a hidden folder or under /tmp: the course,
     # Python itself (pyenv keeps it under /root) and the data sets, all read-only.
     show = [REPO, sys.prefix, sys.base_prefix, REPO.parent / "shared", os.environ.get("FASHION_MNIST_DIR")]
     show = sorted({os.path.realpath(p) for p in show if p and os.path.isdir(p)})
-    if results_dir is None:
-        results_dir = os.environ.get(RESULTS_ENV)
     return {"notebook_dir": notebook_dir, "ipc_dir": ipc_dir, "hide": hide, "show": show,
-            "results_dir": results_dir if results_dir and os.path.isdir(results_dir) else None,
             "cgroup": f"{cgroup_prefix(workdir)}{uuid.uuid4().hex[:12]}",
             "cpu_seconds": cpu_seconds, "memory_bytes": None if cuda else memory_bytes,
             "file_bytes": file_bytes, "processes": processes, "open_files": open_files,
@@ -111,15 +105,12 @@ def policy(notebook_dir: str, ipc_dir: str, workdir: Path, *, cpu_seconds: int,
 
 
 def prepare_folders(p: dict) -> None:
-    """In the grader, before the kernel starts: the two real folders the kernel writes in (the
-    sockets' folder, the results folder) belong to nobody. The notebook's folder stays root's:
-    the kernel works on a copy of it."""
-    for folder in (p["ipc_dir"], p.get("results_dir")):
-        if not folder:
-            continue
-        for root, dirs, files in os.walk(folder):
-            for name in [root] + [os.path.join(root, f) for f in dirs + files]:
-                os.chown(name, NOBODY, NOBODY, follow_symlinks=False)
+    """In the grader, before the kernel starts: the one real folder the kernel writes in (the
+    sockets' folder) belongs to nobody. The notebook's folder stays root's: the kernel works on
+    a copy of it."""
+    for root, dirs, files in os.walk(p["ipc_dir"]):
+        for name in [root] + [os.path.join(root, f) for f in dirs + files]:
+            os.chown(name, NOBODY, NOBODY, follow_symlinks=False)
 
 
 # --- cgroups -------------------------------------------------------------------------------
@@ -205,24 +196,9 @@ def _remove_cgroup(group: Path, seconds: float) -> None:
             time.sleep(0.01)
 
 
-def _clean_results(folder: str | None) -> None:
-    """Leave only regular files with one link in the kernel's results folder, which the root
-    grader reads next: a symlink planted there could make it read someone else's results."""
-    if not folder or not os.path.isdir(folder) or os.path.islink(folder):
-        return
-    for entry in os.scandir(folder):
-        st = entry.stat(follow_symlinks=False)
-        if stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
-            continue
-        if entry.is_dir(follow_symlinks=False):
-            shutil.rmtree(entry.path, ignore_errors=True)
-        else:
-            os.unlink(entry.path)
-
-
 def cleanup(p: dict, seconds: float = 5.0) -> None:
     """In the grader, after the kernel ended: kill whatever is still in its cgroups, remove
-    them, and clean its results folder. Safe to call more than once, and for a kernel that
+    them. Safe to call more than once, and for a kernel that
     never started."""
     name = p.get("cgroup") or ""
     if re.fullmatch(rf"{CGROUP_PREFIX}[0-9a-f]+-[0-9a-f]+", name):
@@ -231,7 +207,6 @@ def cleanup(p: dict, seconds: float = 5.0) -> None:
             if group.is_dir():
                 _empty_cgroup(group, seconds)
                 _remove_cgroup(group, seconds)
-    _clean_results(p.get("results_dir"))
 
 
 IPC_BYTES = 16 << 20   # the run's private folder (sockets, a kernel's error): tiny on purpose
@@ -348,20 +323,17 @@ def _copy_folder(src_dir: int, dest_dir: int, budget: int, skip: set, depth: int
     return used
 
 
-def _own_folder(p: dict, real: int, results: int | None) -> None:
+def _own_folder(p: dict, real: int) -> None:
     """Mount the kernel's notebook folder: a tmpfs of ``disk_bytes`` with copies of the real
-    folder's files (read through the handle ``real``), and the real results folder in it."""
+    folder's files (read through the handle ``real``)."""
     folder = p["notebook_dir"]
     _tmpfs(folder, p["disk_bytes"], "755", f",uid={NOBODY},gid={NOBODY}")
     dest = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        skip = {os.path.basename(p["results_dir"])} if results is not None else set()
-        _copy_folder(real, dest, p["disk_bytes"], skip)
+        _copy_folder(real, dest, p["disk_bytes"], set())
     finally:
         os.close(dest)
         os.close(real)
-    if results is not None:
-        _bind_back({p["results_dir"]: results})
 
 
 def _hide(p: dict, show: dict, under) -> None:
@@ -411,7 +383,6 @@ def _mounts(p: dict) -> None:
     # Handles on what must stay visible, taken in the new namespace before anything is covered.
     opened = (lambda path: os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
     real, ipc = opened(p["notebook_dir"]), {p["ipc_dir"]: opened(p["ipc_dir"])}
-    results = opened(p["results_dir"]) if p.get("results_dir") else None
     show = {path: opened(path) for path in p["show"]}
     under = (lambda path, top: path == top or path.startswith(top.rstrip("/") + "/"))
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
@@ -420,8 +391,8 @@ def _mounts(p: dict) -> None:
     _bind_back({k: show.pop(k) for k in list(show) if under(k, "/tmp")})
     _hide(p, show, under)
     _bind_back(ipc)
-    _own_folder(p, real, results)
-    _read_only_rest({"/tmp", p["notebook_dir"], p["ipc_dir"], p.get("results_dir")})
+    _own_folder(p, real)
+    _read_only_rest({"/tmp", p["notebook_dir"], p["ipc_dir"]})
 
 
 # --- entering ------------------------------------------------------------------------------
@@ -512,7 +483,7 @@ def check(workdir: Path) -> str | None:
     for d in (probe, ipc):
         d.mkdir(parents=True, exist_ok=True)
     (probe / "seed.txt").write_text("seed")
-    p = policy(str(probe), str(ipc), workdir, cpu_seconds=10, cuda=False, results_dir="")
+    p = policy(str(probe), str(ipc), workdir, cpu_seconds=10, cuda=False)
     prepare_folders(p)
     r, w = os.pipe()
     pid = os.fork()

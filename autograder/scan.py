@@ -47,6 +47,7 @@ REFLECTIVE_ATTRS = {"f_back", "f_globals", "f_locals", "f_code", "tb_frame", "gi
                     "meta_path", "settrace", "setprofile", "addaudithook", "__code__", "__globals__",
                     "__closure__", "__builtins__", "__subclasses__", "__dict__", "_getframe",
                     "_current_frames"}
+GRADING_ROOTS = ("torch", "convcourse", "autograder", "sys", "builtins", "IPython", "ipykernel")
 TAMPERING_BASES = {"TorchDispatchMode", "TorchFunctionMode", "BaseTorchFunctionMode"}
 DUNDERS_ALLOWED = {"__init__", "__name__", "__class__", "__len__", "__call__", "__doc__", "__module__",
                    "__qualname__", "__repr__", "__str__", "__getitem__", "__iter__", "__next__"}
@@ -94,10 +95,10 @@ class _Student:
 
     def __init__(self, cells: list[tuple[str, str]], course_cells: list[str]):
         self.statements = [(label, s) for label, src in cells for s in _parse(src)]
-        self.imported = {a.asname or a.name.split(".")[0] for src in course_cells for s in _parse(src)
-                         if isinstance(s, (ast.Import, ast.ImportFrom)) for a in s.names}
-        self.imported |= {a.asname or a.name.split(".")[0] for _, s in self.statements
-                          if isinstance(s, (ast.Import, ast.ImportFrom)) for a in s.names}
+        imports = [s for src in course_cells for s in _parse(src)] + [s for _, s in self.statements]
+        self.modules = {a.asname or a.name.split(".")[0]: _module(s, a) for s in imports
+                        if isinstance(s, (ast.Import, ast.ImportFrom)) for a in s.names}
+        self.imported = set(self.modules)
         self.defs: dict[str, list] = {}
         self.patches = []
         for label, s in self.statements:
@@ -139,7 +140,8 @@ class _Student:
         for n in ast.walk(node):
             what = _reflection(n, self.imported)
             if what:
-                found.append(Finding(label, getattr(n, "lineno", 0), what, tampering=_tampering(n, what)))
+                found.append(Finding(label, getattr(n, "lineno", 0), what,
+                                     tampering=_tampering(n, what, self.modules)))
             elif names and _uses(n, names, self.own):
                 found.append(Finding(label, n.lineno, f"uses {_uses(n, names, self.own)}", forbidden=True))
         return found
@@ -195,14 +197,22 @@ def _dotted(node) -> str:
     return ".".join(reversed(parts))
 
 
-def _tampering(n, what: str) -> bool:
-    """Is the reflection ``what`` found at node ``n`` of the kind that only tampers with grading?"""
+def _module(s, alias) -> str:
+    """The module (or module attribute) an import binds to its name."""
+    return alias.name if isinstance(s, ast.Import) else f"{s.module or ''}.{alias.name}"
+
+
+def _tampering(n, what: str, modules: dict[str, str]) -> bool:
+    """Is the reflection ``what`` found at node ``n`` of the kind that only tampers with grading?
+    (A private of torch, of the course or of ``sys`` is; ``os._exit`` is merely a crash.)"""
     if isinstance(n, (ast.Import, ast.ImportFrom)):
         return _in(what.removeprefix("imports "), MODULES_TAMPERING)
     if isinstance(n, ast.Name) or isinstance(n, ast.ClassDef):
         return True
     if isinstance(n, ast.Attribute):
-        return n.attr in REFLECTIVE_ATTRS or what.startswith(("reaches", "reads sys.modules"))
+        root = modules.get(_root(n) or "", _root(n) or "")
+        return n.attr in REFLECTIVE_ATTRS or what.startswith("reads sys.modules") or (
+            what.startswith("reaches") and _in(root.split(".")[0], GRADING_ROOTS))
     return False
 
 

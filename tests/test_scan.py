@@ -104,3 +104,11 @@ def test_patching_elsewhere_is_reported_not_scored():
     assert findings.blocked == {}
     assert any("get_ipython" in f.text for f in findings.suspicious)
     assert all(f.cell == "cell kernels" for f in findings.suspicious)
+
+
+def test_a_crash_is_not_tampering():
+    """``os._exit`` in an answer kills the kernel (its own loss), it does not reach into grading."""
+    findings = scan.scan(_as_graded("ch01", {"kernels": "import os\nos._exit(3)"}), _plan("ch01"))
+    assert findings.blocked == {}
+    assert [f.what for f in findings.suspicious] == ["imports os", "reaches the private os._exit"]
+    assert not any(f.tampering for f in findings.suspicious)

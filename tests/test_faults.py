@@ -92,7 +92,9 @@ EXPECTED = {  # student: (status, score, text that must be in the reasons)
     "editedlocked": ("flagged", 10, "cell setup was edited"),
     "loop": ("flagged", 7, "cell limit"),
     "membomb": ("graded", 9, None),
-    "forkbomb": ("flagged", None, "timed out"),
+    # contained by the kernel's pids cgroup, the bomb either wedges the kernel (nbclient's
+    # reply times out) or just runs until the cell limit: which one depends on timing
+    "forkbomb": ("flagged", None, ("timed out", "cell limit")),
     "exits": ("flagged", 5, "DeadKernelError"),
     "systemexit": ("graded", 9, None),
     "bigoutput": ("graded", 10, None),
@@ -110,7 +112,8 @@ def test_each_fault_is_graded_or_flagged_with_its_reason(graded, student):
         assert o.score == score, o.problems
     assert o.max_score == 10
     if reason:
-        assert any(reason in p for p in o.problems), o.problems
+        reasons = (reason,) if isinstance(reason, str) else reason
+        assert any(r in p for p in o.problems for r in reasons), o.problems
 
 
 def test_wrong_folder_is_flagged_in_the_assignment_it_was_put_in(graded):

@@ -26,6 +26,7 @@ from functools import lru_cache
 import nbformat
 
 from convcourse import hidden
+from convcourse.grading import RESULTS_LIMIT
 
 CALL = re.compile(r"""run_hidden\(\s*["']([\w.]+)["']\s*,\s*(.+?)\)\s*$""", re.M)
 FRAME_LIMIT = 1 << 16           # bytes of a request or an audit report
@@ -131,7 +132,7 @@ class Channel:
         try:
             hidden.send_frame(conn, hidden.PAYLOAD, json.dumps(sorted(self.plan.locked_files)).encode())
             while True:
-                limit = FRAME_LIMIT if self._running is None else hidden_results_limit()
+                limit = FRAME_LIMIT if self._running is None else RESULTS_LIMIT
                 kind, data = hidden.recv_frame(conn, limit)
                 self._handle(conn, kind, data)
         except (ConnectionError, OSError):
@@ -172,8 +173,9 @@ class Channel:
             cell = self._cell
         allowed = {c.item for c in self.plan.calls.get(cell, ())} if cell else set()
         if item not in allowed or item in self._served:
+            # the first results of an item stand; a second call (a copied test cell) earns nothing
             self._note(f"run_hidden({item!r}) was called outside its own test cell "
-                       f"(running: {cell or 'a cell with no test'}) or twice", item if item in allowed else None)
+                       f"(running: {cell or 'a cell with no test'}) or twice", None)
             hidden.send_frame(conn, hidden.REFUSED, b"the grader runs each hidden test once, from its own test cell")
             return
         from convcourse.grading import payload
@@ -196,8 +198,3 @@ class Channel:
     def _note(self, text: str, item: str | None) -> None:
         if len(self.evidence) < 100:
             self.evidence.append(Evidence(text, item))
-
-
-def hidden_results_limit() -> int:
-    from convcourse.grading import RESULTS_LIMIT
-    return RESULTS_LIMIT

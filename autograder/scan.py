@@ -42,11 +42,12 @@ FAMILY_NAMES = {
         "grid_sample", "affine_grid"},
 }
 REFLECTIVE_CALLS = {"vars", "globals", "locals", "breakpoint", "get_ipython", "setattr", "delattr"}
-TAMPERING_NAMES = {"eval", "exec", "compile", "__import__", "__builtins__"}   # even unused as calls
+# Names whose mere use is tampering: code from strings, and attribute access by computed names.
+TAMPERING_NAMES = {"eval", "exec", "compile", "__import__", "__builtins__", "attrgetter", "methodcaller"}
 REFLECTIVE_ATTRS = {"f_back", "f_globals", "f_locals", "f_code", "tb_frame", "gi_frame", "cr_frame",
                     "meta_path", "settrace", "setprofile", "addaudithook", "__code__", "__globals__",
                     "__closure__", "__builtins__", "__subclasses__", "__dict__", "_getframe",
-                    "_current_frames"}
+                    "_current_frames", "attrgetter", "methodcaller"}
 GRADING_ROOTS = ("torch", "convcourse", "autograder", "sys", "builtins", "IPython", "ipykernel")
 TAMPERING_BASES = {"TorchDispatchMode", "TorchFunctionMode", "BaseTorchFunctionMode"}
 DUNDERS_ALLOWED = {"__init__", "__name__", "__class__", "__len__", "__call__", "__doc__", "__module__",
@@ -137,8 +138,9 @@ class _Student:
     def violations(self, label: str, node, family: str | None) -> list[Finding]:
         names = FAMILY_NAMES.get(family, set())
         found = []
+        called = {id(c.func) for c in ast.walk(node) if isinstance(c, ast.Call)}
         for n in ast.walk(node):
-            what = _reflection(n, self.imported)
+            what = _reflection(n, self.imported) or _as_value(n, called)
             if what:
                 found.append(Finding(label, getattr(n, "lineno", 0), what,
                                      tampering=_tampering(n, what, self.modules)))
@@ -207,13 +209,22 @@ def _tampering(n, what: str, modules: dict[str, str]) -> bool:
     (A private of torch, of the course or of ``sys`` is; ``os._exit`` is merely a crash.)"""
     if isinstance(n, (ast.Import, ast.ImportFrom)):
         return _in(what.removeprefix("imports "), MODULES_TAMPERING)
-    if isinstance(n, ast.Name) or isinstance(n, ast.ClassDef):
-        return True
+    if isinstance(n, ast.ClassDef) or (isinstance(n, ast.Name) and what.startswith("uses")):
+        return n.id in TAMPERING_NAMES | {"getattr"} if isinstance(n, ast.Name) else True
     if isinstance(n, ast.Attribute):
         root = modules.get(_root(n) or "", _root(n) or "")
         return n.attr in REFLECTIVE_ATTRS or what.startswith("reads sys.modules") or (
             what.startswith("reaches") and _in(root.split(".")[0], GRADING_ROOTS))
     return False
+
+
+def _as_value(n, called: set[int]) -> str | None:
+    """``getattr`` (or another reflective builtin) passed around as a value, e.g. to
+    ``functools.reduce``: a way to reach attributes by computed names."""
+    if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and id(n) not in called \
+            and n.id in REFLECTIVE_CALLS | {"getattr"}:
+        return f"uses {n.id} as a value"
+    return None
 
 
 def _reflection(n, imported: set[str]) -> str | None:

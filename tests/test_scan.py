@@ -72,6 +72,10 @@ TAMPERING = {  # answer for ch03's conv2d_matmul -> what the reason must mention
     "sys.modules": ("import sys\nsys.modules['convcourse.hidden'].run_hidden = print\n" + SIG + "    return X",
                     "sys.modules"),
     "exec as a value": ("run = exec\n" + SIG + "    return X", "exec"),
+    "attrgetter": ("from operator import attrgetter\n" + SIG +
+                   "    pop = attrgetter('_C.' + '_pop_torch_dispatch_stack')(torch)\n    return X", "attrgetter"),
+    "getattr as a value": ("import functools\n" + SIG + "    d = functools.reduce(getattr, ['utils', "
+                           "'_python_dispatch'], torch)\n    return X", "getattr as a value"),
 }
 
 

@@ -116,8 +116,11 @@ def _run(nb, path: str, config: Config, cell_timeout: int, notebook_timeout: int
     def on_cell(cell, cell_index):
         channel.enter_cell(channel.plan.test_id(cell.source))
 
+    limit = f"the cell ran past its time limit ({cell_timeout} s per cell, {notebook_timeout} s per notebook)"
     ep = RobustExecute(config=config, timeout=cell_timeout, notebook_timeout=notebook_timeout,
                        interrupt_on_timeout=True, allow_errors=True, on_cell_execute=on_cell,
+                       error_on_timeout={"ename": "CellTimeoutError", "evalue": limit,
+                                         "traceback": [f"CellTimeoutError: {limit}"]},
                        # every reply is in once the last cell ran: stop the kernel at once
                        shutdown_kernel="immediate",
                        extra_arguments=["--HistoryManager.hist_file=:memory:"], **extra)

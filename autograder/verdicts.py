@@ -29,11 +29,17 @@ def _printed(cell) -> str:
 
 
 def _kernel_error(cell) -> str | None:
-    for o in cell.get("outputs", []):
-        if o.get("output_type") == "error":
-            line = f"{o.get('ename', 'Error')}: {o.get('evalue', '')}".strip()
-            return line.splitlines()[0][:300] if line else None
-    return None
+    """The one line that says why the cell failed in the kernel: a time limit first (the
+    interrupt it causes shows as a bare KeyboardInterrupt), else the first error."""
+    errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    errors.sort(key=lambda o: (o.get("ename") != "CellTimeoutError", o.get("ename") == "KeyboardInterrupt"))
+    if not errors:
+        return None
+    o = errors[0]
+    if o.get("ename") == "CellTimeoutError":
+        return " ".join(str(o.get("evalue", "")).split())[:200] or "the cell ran past its time limit"
+    line = f"{o.get('ename', 'Error')}: {o.get('evalue', '')}".strip()
+    return line.splitlines()[0][:300] if line else None
 
 
 def decide(grade_id: str, plan: Plan, channel: Channel, findings: Findings, device, cell) -> str | None:

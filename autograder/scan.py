@@ -32,7 +32,8 @@ FAMILY_NAMES = {
     "convolution": FORBIDDEN_FAMILIES["convolution"] | {
         "Conv1d", "Conv2d", "Conv3d", "LazyConv1d", "LazyConv2d", "LazyConv3d", "ConvTranspose1d",
         "ConvTranspose2d", "ConvTranspose3d", "LazyConvTranspose2d", "correlate", "correlate2d",
-        "convolve", "convolve2d", "fftconvolve", "oaconvolve", "conv_tbc"},
+        "convolve", "convolve2d", "fftconvolve", "oaconvolve", "conv_tbc", "conv1d_input",
+        "conv1d_weight", "conv2d_input", "conv2d_weight", "conv3d_input", "conv3d_weight"},
     "pooling": FORBIDDEN_FAMILIES["pooling"] | {
         "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
         "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "LPPool2d", "FractionalMaxPool2d",

@@ -43,16 +43,27 @@ FORBIDDEN_FAMILIES = {
         "mkldnn_convolution", "miopen_convolution", "miopen_depthwise_convolution",
         "slow_conv2d_forward", "_slow_conv2d_forward", "slow_conv_dilated2d",
         "slow_conv_transpose2d", "_conv_depthwise2d", "thnn_conv2d", "_nnpack_spatial_convolution",
+        # the backward of a convolution is a convolution too (torch.nn.grad.conv2d_input, ...)
+        "convolution_backward", "convolution_backward_overrideable", "_convolution_double_backward",
+        "cudnn_convolution_backward", "mkldnn_convolution_backward", "slow_conv2d_backward",
+        "_slow_conv2d_backward", "conv_depthwise2d_backward", "slow_conv_transpose2d_backward",
+        "slow_conv_dilated2d_backward", "miopen_convolution_backward", "conv_tbc", "conv_tbc_backward",
     },
     "pooling": {
         "max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices", "avg_pool1d",
         "avg_pool2d", "avg_pool3d", "adaptive_avg_pool2d", "_adaptive_avg_pool2d",
         "adaptive_max_pool2d", "mkldnn_max_pool2d", "quantized_max_pool2d", "fractional_max_pool2d",
         "lp_pool2d",
+        # backwards that pool: a nearest upsampling's backward sums each window
+        "upsample_nearest2d_backward", "_upsample_nearest_exact2d_backward", "upsample_bilinear2d_backward",
+        "avg_pool2d_backward", "max_pool2d_with_indices_backward", "_adaptive_avg_pool2d_backward",
+        "adaptive_max_pool2d_backward", "fractional_max_pool2d_backward",
     },
     "upsampling": {
         "upsample_nearest2d", "upsample_bilinear2d", "_upsample_nearest_exact2d",
         "_upsample_bilinear2d_aa", "upsample_bicubic2d", "grid_sampler_2d", "grid_sampler",
+        # backwards that spread each value over a window, and unpooling
+        "avg_pool2d_backward", "_adaptive_avg_pool2d_backward", "max_unpool2d",
     },
 }
 

@@ -57,7 +57,8 @@ def test_placeholder_is_named():
         "corr2d is still the placeholder: replace `raise NotImplementedError()` with your code"
 
 
-@pytest.mark.parametrize("route", ["F.conv2d", "nn.Conv2d", "torch.ops", "alias", "conv_transpose"])
+@pytest.mark.parametrize("route", ["F.conv2d", "nn.Conv2d", "torch.ops", "alias", "conv_transpose",
+                                   "backward"])
 def test_forbidden_convolution_is_caught_whatever_the_route(route):
     X, K = torch.rand(1, 1, 5, 5), torch.rand(1, 1, 3, 3)
     conv = F.conv2d
@@ -67,6 +68,7 @@ def test_forbidden_convolution_is_caught_whatever_the_route(route):
         "torch.ops": lambda: torch.ops.aten.convolution(X, K, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1),
         "alias": lambda: conv(X, K),
         "conv_transpose": lambda: F.conv_transpose2d(X, K),
+        "backward": lambda: torch.nn.grad.conv2d_input((1, 1, 7, 7), K, X),  # a convolution's backward
     }
 
     def student():
@@ -88,6 +90,9 @@ def test_allowed_operations_pass_the_forbid_check():
     with pytest.raises(ForbiddenCall):
         with forbid("pooling"):
             F.max_pool2d(X, 2)
+    with pytest.raises(ForbiddenCall):  # the backward of nearest upsampling sums each 2x2 window
+        with forbid("pooling"):
+            torch.ops.aten.upsample_nearest2d_backward(X, [2, 2], [1, 1, 10, 10])
 
 
 def test_device_choice():

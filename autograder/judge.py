@@ -99,7 +99,8 @@ class Channel:
         self._listener.listen(1)
         self._lock = threading.Lock()
         self._cell: str | None = None
-        self._served: set[str] = set()
+        self._cell_runs = 0                         # cells started so far
+        self._served: dict[str, int] = {}           # item -> the cell run that asked for it
         self._running: str | None = None
         self._conn: socket.socket | None = None
         self.fault: str | None = None
@@ -110,6 +111,7 @@ class Channel:
         """nbclient is about to run this cell (None: a cell of no test)."""
         with self._lock:
             self._cell = grade_id
+            self._cell_runs += 1
 
     def close(self) -> None:
         for s in (self._listener, self._conn):
@@ -157,7 +159,11 @@ class Channel:
         """``<item>\n<bytes>``: accepted once per item whose cases were sent."""
         item, _, body = data.partition(b"\n")
         item = item.decode(errors="replace")
-        if item not in self._served or item in self.results:
+        if item in self.results:  # the harness sends one: a second one is forged
+            del self.results[item]
+            self._note(f"two sets of results for {item!r}: one of them was not the grader's code's", item)
+            return
+        if item not in self._served:
             self._note(f"results for {item!r} that the grader did not ask for", None)
             return
         self.results[item] = body
@@ -170,17 +176,19 @@ class Channel:
         except (ValueError, KeyError, TypeError):
             item = "?"
         with self._lock:
-            cell = self._cell
+            cell, run = self._cell, self._cell_runs
         allowed = {c.item for c in self.plan.calls.get(cell, ())} if cell else set()
         if item not in allowed or item in self._served:
-            # the first results of an item stand; a second call (a copied test cell) earns nothing
+            # A copied test cell asks again from another cell run: its first results stand. Two
+            # requests from one run of the cell, which asks once, mean a forged request.
+            forged = self._served.get(item) == run
             self._note(f"run_hidden({item!r}) was called outside its own test cell "
-                       f"(running: {cell or 'a cell with no test'}) or twice", None)
+                       f"(running: {cell or 'a cell with no test'}) or twice", item if forged else None)
             hidden.send_frame(conn, hidden.REFUSED, b"the grader runs each hidden test once, from its own test cell")
             return
         from convcourse.grading import payload
         import torch
-        self._served.add(item)
+        self._served[item] = run
         self._running = item
         hidden.send_frame(conn, hidden.PAYLOAD, payload(item, torch.device(self.device)))
 

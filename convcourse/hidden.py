@@ -35,7 +35,10 @@ WATCHED = ("ctypes.", "gc.get_", "sys._getframe", "sys._current_frames", "object
            "object.__setattr__", "object.__delattr__", "exec", "compile", "code.__new__",
            "function.__new__", "marshal.loads", "pickle.find_class", "sys.addaudithook",
            "sys.setprofile", "sys.settrace", "os.kill", "os.killpg", "os.fork", "os.exec",
-           "os.posix_spawn", "subprocess.Popen", "os.system", "socket.connect", "socket.bind")
+           "os.posix_spawn", "subprocess.Popen", "os.system", "socket.connect", "socket.bind",
+           "socket.__new__", "open")
+# "open" only counts for these paths: another process's or one's own descriptors and memory.
+WATCHED_PATHS = ("/proc", "/dev/fd", "/dev/mem", "/dev/kmem")
 # Events that libraries raise on their own behalf (dataclasses exec, traceback formatting
 # reads tb_frame, unpickling builds functions): they count only when a cell's code raised them
 # itself, not when it merely called a library that did.
@@ -92,6 +95,8 @@ def _audit_hook(sock: socket.socket, trusted: frozenset):
 
     def hook(event, args):
         if not event.startswith(WATCHED) or getattr(busy, "on", False) or sent[0] >= MAX_AUDIT_REPORTS:
+            return
+        if event == "open" and not str(args[0] if args else "").startswith(WATCHED_PATHS):
             return
         busy.on = True
         try:

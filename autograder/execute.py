@@ -144,7 +144,7 @@ def _kernel_error(path: str) -> str | None:
         return None
     with os.fdopen(fd, "rb") as f:
         lines = [ln for ln in f.read(ERROR_LIMIT).decode(errors="replace").splitlines() if ln.strip()]
-    return lines[-1][:300] if lines else "?"
+    return judge.printable(lines[-1]) if lines else "?"
 
 
 def execute_notebook(path: str, cell_timeout: int, notebook_timeout: int, device: str,

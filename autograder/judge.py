@@ -204,5 +204,12 @@ class Channel:
             self._note(text, self._running)
 
     def _note(self, text: str, item: str | None) -> None:
+        """Keep one line of evidence (at most 100), printable only: it reaches the instructor's
+        terminal, and a kernel could send escape sequences."""
         if len(self.evidence) < 100:
-            self.evidence.append(Evidence(text, item))
+            self.evidence.append(Evidence(printable(text), item))
+
+
+def printable(text: str, limit: int = 300) -> str:
+    """``text`` as one line of printable characters, at most ``limit`` long."""
+    return "".join(c if c.isprintable() else "?" for c in text[:limit])

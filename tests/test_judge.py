@@ -89,3 +89,11 @@ def test_an_oversized_frame_ends_the_channel(channel):
     kernel.sendall(hidden._HEADER.pack(hidden.AUDIT, judge.FRAME_LIMIT + 1))
     _settle(ch, 1)
     assert "too much data" in ch.evidence[0].text
+
+
+def test_evidence_is_printable(channel):
+    ch, kernel = channel
+    report = {"event": "gc.get_objects\x1b[2J", "cell": "123.py", "line": 3, "detail": "\x07\n"}
+    hidden.send_frame(kernel, hidden.AUDIT, json.dumps(report).encode())
+    _settle(ch, 1)
+    assert ch.evidence[0].text.isprintable()

@@ -222,8 +222,11 @@ def judge(item: Item, outcomes: list[Outcome], expected: Callable[[int], Any] | 
         compare(o.received, expected(i) if expected else item.oracle(o.case), o.what, hidden=True)
 
 
-def _export(value):
-    """What the student's code returned, as plain data that ``torch.load(weights_only=True)`` accepts."""
+def _export(value, depth: int = 0):
+    """What the student's code returned, as plain data that ``torch.load(weights_only=True)`` accepts
+    (nested at most 32 deep: no answer is deeper, and a deeper one must not cost a traceback)."""
+    if depth > 32:
+        return "<a value nested too deeply>"
     if isinstance(value, torch.Tensor):
         if type(value) not in (torch.Tensor, torch.nn.Parameter):
             return f"<a tensor subclass {type(value).__name__}>"
@@ -231,9 +234,9 @@ def _export(value):
     if type(value) in (int, float, bool, str) or value is None:
         return value
     if type(value) in (tuple, list):
-        return type(value)(_export(v) for v in value)
+        return type(value)(_export(v, depth + 1) for v in value)
     if type(value) is dict and all(type(k) is str for k in value):
-        return {k: _export(v) for k, v in value.items()}
+        return {k: _export(v, depth + 1) for k, v in value.items()}
     return f"<an object of type {type(value).__name__}>"
 
 
@@ -317,7 +320,7 @@ def _unpacked_safely(data: bytes) -> str | None:
 
 def _elements(value, depth: int = 0) -> int:
     """How many tensor elements ``value`` holds (a view counts all it shows), bounded in depth."""
-    if depth > 20:
+    if depth > 40:
         raise ValueError("nested too deeply")
     if isinstance(value, torch.Tensor):
         return value.numel()

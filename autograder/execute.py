@@ -18,6 +18,7 @@ It runs in a worker process and never touches the gradebook.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -100,16 +101,6 @@ def _source_plan(path: str) -> judge.Plan:
     return judge.plan(str(source), source.stat().st_mtime_ns)
 
 
-def _student_cells(nb: NotebookNode, plan: judge.Plan) -> dict[str, str]:
-    """{ipykernel file name: label} of every code cell a student wrote (not the course's own)."""
-    cells = {}
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type == "code" and cell.source not in plan.locked_sources:
-            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-            cells[judge.cell_file(cell.source)] = f"cell {gid}" if gid else f"added cell {i + 1}"
-    return cells
-
-
 def _run(nb, path: str, config: Config, cell_timeout: int, notebook_timeout: int, extra: dict,
          channel: judge.Channel) -> str | None:
     """Execute ``nb`` in a kernel; return why it stopped early, if it did."""
@@ -170,7 +161,8 @@ def execute_notebook(path: str, cell_timeout: int, notebook_timeout: int, device
     ipc_dir = tempfile.mkdtemp(prefix="cg", dir="/tmp")
     if sandbox_workdir:
         sb.bound_folder(ipc_dir)
-    channel = judge.Channel(ipc_dir, plan, device, student_cells=_student_cells(nb, plan))
+    student = {judge.cell_file(src): label for label, src in judge.split_cells(nb, plan)[0]}
+    channel = judge.Channel(ipc_dir, plan, device, student_cells=student)
     config = Config()
     config.KernelManager.transport = "ipc"
     config.KernelManager.ip = os.path.join(ipc_dir, "k")
@@ -179,7 +171,7 @@ def execute_notebook(path: str, cell_timeout: int, notebook_timeout: int, device
         policy = sb.policy(os.path.dirname(os.path.abspath(path)), ipc_dir, sandbox_workdir,
                            cpu_seconds=int(notebook_timeout) + 30, cuda=device == "cuda")
         sb.prepare_folders(policy)
-        env[sb.ENV_KEY] = __import__("json").dumps(policy)
+        env[sb.ENV_KEY] = json.dumps(policy)
     from .forkserver import ForkKernelManager, GradingKernelManager
     manager = ForkKernelManager if warm else GradingKernelManager
     config[manager.__name__].kernel_env = env

@@ -89,16 +89,6 @@ def _warm_up():
         torch.ones(2) + 1
 
 
-def _close_inherited() -> None:
-    """Close every descriptor but 0, 1 and 2: a kernel keeps nothing of the fork server's."""
-    for name in os.listdir("/proc/self/fd"):
-        if int(name) > 2:
-            try:
-                os.close(int(name))
-            except OSError:
-                pass
-
-
 def _child(request: dict, prepare_child) -> None:
     os.setsid()
     _die_with_parent()
@@ -106,7 +96,8 @@ def _child(request: dict, prepare_child) -> None:
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
-    _close_inherited()
+    from .sandbox import close_inherited
+    close_inherited()  # a kernel keeps nothing of the fork server's
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])

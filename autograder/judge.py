@@ -75,6 +75,21 @@ def plan(source_path: str, mtime_ns: int) -> Plan:
     return Plan(calls, frozenset(cell_file(s) for s in locked), frozenset(locked), ids)
 
 
+def split_cells(nb, plan: Plan) -> tuple[list[tuple[str, str]], list[str]]:
+    """The code cells a student wrote, as (label, source), and the course's own code cells
+    (those whose source is the course's locked or test cell, as nbgrader restored it)."""
+    student, course = [], []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        if cell.source in plan.locked_sources:
+            course.append(cell.source)
+        else:
+            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            student.append((f"cell {gid}" if gid else f"added cell {i + 1}", cell.source))
+    return student, course
+
+
 @dataclass
 class Evidence:
     """Something the kernel did that a grader should look at."""

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from convcourse.check import FORBIDDEN_FAMILIES
 
-from .judge import Plan
+from .judge import Plan, split_cells
 
 FAMILY_NAMES = {
     "convolution": FORBIDDEN_FAMILIES["convolution"] | {
@@ -279,24 +279,10 @@ def _uses(n, names: set[str], own: set[str]) -> str | None:
     return None
 
 
-def _cells(nb, plan: Plan) -> tuple[list[tuple[str, str]], list[str]]:
-    """The student's code cells as (label, source), and the course's own code cells."""
-    student, course = [], []
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
-            continue
-        if cell.source in plan.locked_sources:
-            course.append(cell.source)
-        else:
-            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-            student.append((f"cell {gid}" if gid else f"added cell {i + 1}", cell.source))
-    return student, course
-
-
 def scan(nb, plan: Plan) -> Findings:
     """The static findings on an executed or submitted notebook (see the module docstring)."""
     from convcourse.grading import get_item
-    student = _Student(*_cells(nb, plan))
+    student = _Student(*split_cells(nb, plan))
     findings = Findings()
     for label, s in student.statements:
         findings.suspicious += [f for f in student.violations(label, s, None) if not f.forbidden]

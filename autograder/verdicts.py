@@ -75,7 +75,8 @@ def apply(nb, plan: Plan, channel: Channel, findings: Findings, device: str) -> 
             meta["grade"] = False  # not a test of the course's (a student's copy): scores nothing
             continue
         reason = decide(grade_id, plan, channel, findings, device, cell)
-        outputs = [nbformat.v4.new_output("stream", name="stdout", text=_printed(cell))] if _printed(cell) else []
+        printed = _printed(cell)
+        outputs = [nbformat.v4.new_output("stream", name="stdout", text=printed)] if printed else []
         if reason is None:
             lines = "".join(passed_message(c.item, torch.device(device)) + "\n" for c in plan.calls[grade_id])
             outputs.append(nbformat.v4.new_output("stream", name="stdout", text=lines))

@@ -979,25 +979,23 @@ os.waitpid(pid, 0)
 print("the rewriter runs")
 ''')
 
+def _signal_all(signal_name: str) -> str:
+    """A trick that sends ``signal_name`` to every other visible process of the grading run."""
+    return guarded(code(RUN_PROCESSES, f'''
+        import signal
+        for p in _run_processes():
+            try:
+                os.kill(p, signal.{signal_name})
+            except OSError:
+                pass
+    '''))
+
+
 PROCESSES = [
     Attack("k6a_kill_all", 6, "SIGKILLs every other visible process of the grading run",
-           replace={"kernels": KERNELS_BLUR_WRONG + guarded(code(RUN_PROCESSES, '''
-               import signal
-               for p in _run_processes():
-                   try:
-                       os.kill(p, signal.SIGKILL)
-                   except OSError:
-                       pass
-           '''))}, attacks=("test_blur_kernel",)),
+           replace={"kernels": KERNELS_BLUR_WRONG + _signal_all("SIGKILL")}, attacks=("test_blur_kernel",)),
     Attack("k6b_stop_all", 6, "SIGSTOPs every other visible process of the grading run",
-           replace={"kernels": KERNELS_BLUR_WRONG + guarded(code(RUN_PROCESSES, '''
-               import signal
-               for p in _run_processes():
-                   try:
-                       os.kill(p, signal.SIGSTOP)
-                   except OSError:
-                       pass
-           '''))}, attacks=("test_blur_kernel",)),
+           replace={"kernels": KERNELS_BLUR_WRONG + _signal_all("SIGSTOP")}, attacks=("test_blur_kernel",)),
     Attack("k6c_daemon_new_session", 6, "a daemon started with start_new_session keeps writing files after the kernel ends",
            replace={"kernels": KERNELS_BLUR_WRONG + guarded(f'''
                import subprocess, sys

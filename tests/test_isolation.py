@@ -24,6 +24,23 @@ from autograder.synthetic import _solutions, submission, write_submission
 LEARN = _solutions("ch01", "ch01")["learn_kernel"]
 MARK = "course-isolation-daemon"  # in the daemons' command lines
 
+def _filler(path: str, megabytes: int, label: str) -> str:
+    """Student code that writes ``megabytes`` MB to ``path``, then prints ``label=<bytes> <errno>``."""
+    return f'''
+import errno
+written, err = 0, None
+try:
+    with open("{path}", "wb") as f:
+        for _ in range({megabytes}):
+            f.write(b"\\0" * (1 << 20))
+            f.flush()
+            written += 1 << 20
+except OSError as e:
+    err = errno.errorcode.get(e.errno)
+print(f"{label}={{written}} {{err}}", flush=True)
+'''
+
+
 ATTACKS = {  # student: code run in the learn_kernel answer cell, after the correct answer
     "k1_killer": '''
 import json, os, signal, time
@@ -55,32 +72,8 @@ subprocess.run(["sh", "-c", '("' + sys.executable + '" -c "import time; time.sle
                 '</dev/null >/dev/null 2>&1 &)'])
 print("DAEMONS=started", flush=True)
 ''',
-    "shm": '''
-import errno
-written, err = 0, None
-try:
-    with open("/dev/shm/isolation-blob", "wb") as f:
-        for _ in range(200):
-            f.write(b"\\0" * (1 << 20))
-            f.flush()
-            written += 1 << 20
-except OSError as e:
-    err = errno.errorcode.get(e.errno)
-print(f"SHM={written} {err}", flush=True)
-''',
-    "bigfile": '''
-import errno
-written, err = 0, None
-try:
-    with open("big.bin", "wb") as f:
-        for _ in range(1024):
-            f.write(b"\\0" * (1 << 20))
-            f.flush()
-            written += 1 << 20
-except OSError as e:
-    err = errno.errorcode.get(e.errno)
-print(f"BIG={written} {err}", flush=True)
-''',
+    "shm": _filler("/dev/shm/isolation-blob", 200, "SHM"),
+    "bigfile": _filler("big.bin", 1024, "BIG"),
     "symlinks": '''
 import os
 results = os.environ.get("COURSE_RESULTS_DIR") or ".results"

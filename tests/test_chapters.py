@@ -20,13 +20,18 @@ def _facts():
 
 
 def _texts(nb) -> str:
+    """All printed text and plain-text results. A line printed at once can reach the notebook in
+    two stream messages (the kernel flushes on a timer), so stream texts are joined as they came."""
     parts = []
     for cell in nb.cells:
         for out in cell.get("outputs", []):
-            if "text" in out:
-                parts.append(out["text"])
-            parts.append(out.get("data", {}).get("text/plain", ""))
-    return "\n".join(p if isinstance(p, str) else "".join(p) for p in parts)
+            text = out.get("text", "")
+            parts.append(text if isinstance(text, str) else "".join(text))
+            plain = out.get("data", {}).get("text/plain", "")
+            if plain:
+                parts.append("\n" + (plain if isinstance(plain, str) else "".join(plain)) + "\n")
+        parts.append("\n")
+    return "".join(parts)
 
 
 def test_toc_lists_every_chapter_file():

@@ -168,7 +168,9 @@ def _describe(case) -> str:
 
 
 def _clone(case):
-    return tuple(a.clone() if isinstance(a, torch.Tensor) else copy.deepcopy(a) for a in case)
+    """A copy of ``case`` for one student call (a NamedTuple case stays one)."""
+    parts = [a.clone() if isinstance(a, torch.Tensor) else copy.deepcopy(a) for a in case]
+    return type(case)(*parts) if hasattr(case, "_fields") else tuple(parts)
 
 
 @dataclass

@@ -7,97 +7,15 @@ modernised LeNet.
 """
 from __future__ import annotations
 
-import math
 import time
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..check import CheckError, call, check_modern_structure, check_tensor, check_true
-from . import Item, drawn, rand, randint, randomize, register, seeded
-
-
-# ----------------------------------------------------------------------------- helpers
-
-def leaf_trace(net: nn.Module, X: torch.Tensor) -> tuple[list, torch.Tensor]:
-    """[(type name, output shape)] of every leaf module as it runs, and the network's output."""
-    rows = []
-    leaves = [m for m in net.modules() if not list(m.children())]
-    handles = [m.register_forward_hook(
-        lambda m, a, out: rows.append((type(m).__name__, tuple(out.shape) if isinstance(out, torch.Tensor)
-                                       else None))) for m in leaves]
-    try:
-        with torch.no_grad():
-            out = net(X)
-    finally:
-        for h in handles:
-            h.remove()
-    return rows, out
-
-
-def _fmt_shape(shape) -> str:
-    return "(" + ", ".join(map(str, shape)) + ")" if shape is not None else "none"
-
-
-def compare_traces(received: list, expected: list, who: str, what: str) -> None:
-    """One line naming the first layer where two traces differ (without the expected value)."""
-    for i, (r, e) in enumerate(zip(received, expected), 1):
-        if r[0] != e[0]:
-            raise CheckError(f"{what}: layer {i} of {who} is a {r[0]}, which is not the layer the "
-                             f"exercise asks for at this position")
-        if r[1] != e[1]:
-            raise CheckError(f"{what}: layer {i} of {who} ({r[0]}) outputs shape {_fmt_shape(r[1])}, "
-                             f"which is not right (check its kernel size, padding and stride, or the "
-                             f"layer before it)")
-    if len(received) != len(expected):
-        more = "more" if len(received) > len(expected) else "fewer"
-        raise CheckError(f"{what}: {who} has {len(received)} layers, {more} than the exercise asks for")
-
-
-def module_result(net, X: torch.Tensor, name: str, seed: int) -> dict:
-    """What the grader keeps of a student's network: its parameter shapes, then, with its weights
-    drawn from ``seed`` as the reference's are, its layer trace and output on ``X``."""
-    check_true(isinstance(net, nn.Module), f"{name} should return an nn.Module, not a {type(net).__name__}")
-    try:
-        shapes = [tuple(p.shape) for p in randomize(net.cpu(), seeded(seed)).parameters()]
-    except CheckError as e:
-        raise CheckError(f"{name}: {e}") from None
-    try:
-        trace, out = leaf_trace(net.to(X.device).eval(), X)
-    except CheckError:
-        raise
-    except Exception as e:
-        raise CheckError(f"{name}: the forward pass raised {type(e).__name__}: {e}".splitlines()[0]) from None
-    return {"trace": trace, "out": out.detach() if isinstance(out, torch.Tensor) else out, "shapes": shapes}
-
-
-def reference_result(build, args: tuple, X: torch.Tensor, seed: int) -> dict:
-    """:func:`module_result` of the reference network ``build(*args)``, weights drawn from ``seed``."""
-    ref = drawn(build, *args, gen=seeded(seed)).to(X.device).eval()
-    trace, out = leaf_trace(ref, X)
-    return {"trace": trace, "out": out, "shapes": [tuple(p.shape) for p in ref.parameters()]}
-
-
-def compare_with_reference(received: dict, expected: dict, who: str, what: str, hint: str) -> None:
-    """Output shape, layer trace, parameter count and order, then the output (same weights)."""
-    out, ref_out = received["out"], expected["out"]
-    check_true(isinstance(out, torch.Tensor), f"{what}: {who} should return a tensor from its forward pass")
-    if tuple(out.shape) != tuple(ref_out.shape):
-        raise CheckError(f"{what}: {who} outputs shape {_fmt_shape(out.shape)}, which is not right")
-    compare_traces(received["trace"], expected["trace"], who, what)
-    n_student = sum(math.prod(s) for s in received["shapes"])
-    n_ref = sum(math.prod(s) for s in expected["shapes"])
-    if n_student != n_ref:
-        raise CheckError(f"{what}: {who} has {n_student:,} parameters, which is not right "
-                         f"(a missing bias, or a wrong channel count or layer width?)")
-    check_true([tuple(s) for s in received["shapes"]] == expected["shapes"],
-               f"{what}: the parameters of {who} do not come in the order of the layers "
-               f"asked for (define the layers in the order of the exercise)")
-    try:
-        check_tensor(out, ref_out, f"{what}: the output of {who}", hidden=True)
-    except CheckError as e:
-        raise CheckError(f"{e} ({hint})") from None
+from ..check import CheckError, call, check_modern_structure, check_true
+from . import Item, rand, randint, register
+from .nets import compare_traces, compare_with_reference, fmt_shape, module_result, reference_result
 
 
 # ----------------------------------------------------------------------------- lenet32
@@ -197,7 +115,7 @@ def _compare_shape_table(received, expected, what, hidden=True):
 
 def _describe_shape(case):
     net, shape = case
-    return f"a {len(list(net.children()))}-layer network, input {_fmt_shape(shape)}"
+    return f"a {len(list(net.children()))}-layer network, input {fmt_shape(shape)}"
 
 
 # ----------------------------------------------------------------------------- accuracy

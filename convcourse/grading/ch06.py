@@ -12,7 +12,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ..check import CheckError, call, check_true
 from . import Item, rand, randint, register
-from .ch05 import _fmt_shape, compare_with_reference, module_result, reference_result
+from .nets import compare_with_reference, fmt_shape, module_result, reference_result, weights_drawn_later
 
 
 # ----------------------------------------------------------------------------- alexnet
@@ -48,7 +48,8 @@ def _alexnet_cases(gen, device):
 
 def _run_alexnet(fn, case):
     c, n, X, seed = case
-    net = call(fn, c, n, name="alexnet")
+    with weights_drawn_later():  # module_result draws them
+        net = call(fn, c, n, name="alexnet")
     check_true(isinstance(net, nn.Module), f"alexnet should return an nn.Module, not a {type(net).__name__}")
     _check_dropout(net, "your network", f"alexnet({c}, {n})")
     return module_result(net, X, f"alexnet({c}, {n})", seed)
@@ -139,7 +140,7 @@ def _compare_costs(received, expected, what, hidden=True):
 def _describe_net(case):
     net, shape = case
     n = sum(isinstance(m, (nn.Conv2d, nn.Linear)) for m in net.modules())
-    return f"{n} conv/dense layers, input {_fmt_shape(shape)}"
+    return f"{n} conv/dense layers, input {fmt_shape(shape)}"
 
 
 # ----------------------------------------------------------------------------- dominant_layers
@@ -232,7 +233,7 @@ def _compare_slim(received, expected, what, hidden=True):
 register(
     Item("ch06.alexnet", cases=_alexnet_cases, run=_run_alexnet,
          oracle=lambda c: reference_result(alexnet_reference, c[:2], c[2], c[3]), compare=_compare_alexnet,
-         describe=lambda c: f"alexnet({c[0]}, {c[1]}), input {_fmt_shape(c[2].shape)}"),
+         describe=lambda c: f"alexnet({c[0]}, {c[1]}), input {fmt_shape(c[2].shape)}"),
     Item("ch06.layer_costs", cases=_costs_nets, run=_run_costs, oracle=costs_oracle,
          compare=_compare_costs, describe=_describe_net),
     Item("ch06.dominant_layers", cases=_dominant_cases, run=_run_dominant, oracle=_dominant_oracle,
@@ -240,5 +241,5 @@ register(
     Item("ch06.slim_alexnet", cases=_slim_cases, run=_run_slim,
          oracle=lambda c: reference_result(slim_alexnet_reference, c[:1], c[1], c[2]),
          compare=_compare_slim,
-         describe=lambda c: f"slim_alexnet({c[0]}), input {_fmt_shape(c[1].shape)}"),
+         describe=lambda c: f"slim_alexnet({c[0]}), input {fmt_shape(c[1].shape)}"),
 )

@@ -6,117 +6,25 @@ Oracles are PyTorch modules assembled here from ``nn.Conv2d``, ``nn.MaxPool2d`` 
 counts by ``sum(p.numel())``, FLOPs by ``torch.utils.flop_counter.FlopCounterMode``
 and receptive fields by autograd.
 
-To check a student's block or network on numbers, not only on shapes, the reference
-module gets random weights; they are copied into the student's module, parameter by
-parameter in registration order, after checking that the shapes agree; then both run
-on the same input.  A missing ReLU, the wrong pooling or the wrong padding shows up
-as a wrong output.
-
-The helpers :func:`transplant` and :func:`classifier_cases` are shared with chapters 8 and 9.
+To check a student's block or network on numbers, not only on shapes, the student's
+module and the reference get the same random weights, drawn from a seed in the order the
+parameters are created (:mod:`convcourse.grading.nets`), after checking that the shapes
+agree; then both run on the same input.  A missing ReLU, the wrong pooling or the wrong
+padding shows up as a wrong output.
 """
 from __future__ import annotations
 
-import functools
+from typing import NamedTuple
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
-from ..check import CheckError, call, check_true, check_value
-from . import Item, drawn, rand, randint, register
+from ..check import CheckError, call, check_tensor, check_true, check_value
+from . import Item, rand, randint, register
+from .nets import check_weighted, flops, forward, n_params, new_seed, one_thread, weighted_reference, weighted_run
 
 
 # --------------------------------------------------------------------------- helpers
-def one_thread(fn):
-    """Run ``fn`` with one CPU thread: whole networks on a small shared CPU are several times
-    faster that way than with threads that wait for each other (nothing changes on a GPU)."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        n = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            torch.set_num_threads(n)
-    return wrapper
-
-
-def classifier_cases(build, fixed, gen: torch.Generator, device) -> list[tuple]:
-    """Cases ``(num_classes, in_channels, inputs, reference)`` of a whole network, one per
-    ``(num_classes, in_channels, [input shapes])`` of ``fixed``: the student's network is built
-    once per case and run on each input. ``build(num_classes, in_channels)`` makes the
-    reference, whose weights are drawn from ``gen``."""
-    cases = []
-    for ncls, c_in, shapes in fixed:
-        ref = drawn(build, ncls, c_in, gen=gen).to(device)
-        cases.append((ncls, c_in, tuple(rand(gen, *shape, device=device) for shape in shapes), ref))
-    return cases
-
-
-def describe_classifier(name: str):
-    """``describe`` for :func:`classifier_cases`."""
-    def describe(case):
-        ncls, c_in, inputs, _ = case
-        sizes = " and ".join("x".join(map(str, X.shape)) for X in inputs)
-        return f"{name}(num_classes={ncls}, in_channels={c_in}) on {sizes} input{'s' if len(inputs) > 1 else ''}"
-    return describe
-
-
-def compare_each(compare_one):
-    """``compare`` for a result that is a list with one value per input of the case."""
-    def compare(received, expected, what, hidden=True):
-        check_true(isinstance(received, list) and len(received) == len(expected),
-                   f"{what}: expected one result per input")
-        for i, (r, e) in enumerate(zip(received, expected), 1):
-            compare_one(r, e, f"{what}, input {i}" if len(expected) > 1 else what, hidden=hidden)
-    return compare
-
-
-def _shape_list(shapes):
-    return "[" + ", ".join("x".join(map(str, s)) for s in shapes) + "]"
-
-
-def transplant(student, reference: nn.Module, who: str) -> nn.Module:
-    """Copy ``reference``'s parameters into ``student`` (same order and shapes); return it in eval mode."""
-    check_true(isinstance(student, nn.Module),
-               f"{who} should return an nn.Module, received a {type(student).__name__}")
-    mine = list(student.named_parameters())
-    for name, p in mine:
-        if isinstance(p, nn.parameter.UninitializedParameter):
-            raise CheckError(f"{who}: parameter {name} is uninitialised (a Lazy layer): give every "
-                             f"layer its input size (nn.Conv2d / nn.Linear, not LazyConv2d / LazyLinear)")
-    ref = list(reference.parameters())
-    got = [tuple(p.shape) for _, p in mine]
-    want = [tuple(p.shape) for p in ref]
-    if got != want:
-        for i, (g, w) in enumerate(zip(got, want)):
-            if g != w:
-                raise CheckError(f"{who}: parameter {i} ({mine[i][0]}) has shape {'x'.join(map(str, g))}, "
-                                 f"expected {'x'.join(map(str, w))} (parameters are compared in the order "
-                                 f"the layers are created)")
-        raise CheckError(f"{who}: your module has {len(got)} parameter tensors, expected {len(want)} "
-                         f"(weights and biases of the layers the exercise lists)")
-    device = ref[0].device if ref else torch.device("cpu")
-    student = student.to(device)
-    with torch.no_grad():
-        for (_, p), r in zip(student.named_parameters(), ref):
-            p.copy_(r)
-    return student.eval()
-
-
-def n_params(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-def flops(module: nn.Module, shape) -> int:
-    """FLOPs of one forward pass as FlopCounterMode counts them (a copy on the meta device)."""
-    with torch.device("meta"):
-        x = torch.zeros(shape)
-    with FlopCounterMode(display=False) as counter:
-        module.to("meta")(x)
-    return int(counter.get_total_flops())
-
-
 def _call_tuple(fn, args, name, length):
     out = call(fn, *args, name=name)
     if not isinstance(out, (tuple, list)) or len(out) != length:
@@ -188,6 +96,17 @@ def torchvision_arch(name: str):
 
 
 # --------------------------------------------------------------------------- vgg_block
+class BlockCase(NamedTuple):
+    num_convs: int
+    out_channels: int
+    in_channels: int
+    X: torch.Tensor
+    seed: int
+
+    def who(self) -> str:
+        return f"vgg_block({self.num_convs}, {self.out_channels}, {self.in_channels})"
+
+
 def _block_cases(gen, device):
     fixed = [(1, 4, 3, (2, 3, 8, 8)), (2, 8, 3, (1, 3, 7, 9)), (3, 5, 2, (2, 2, 6, 4)),
              (1, 1, 1, (1, 1, 2, 2)), (2, 6, 4, (3, 4, 11, 5))]
@@ -195,21 +114,31 @@ def _block_cases(gen, device):
         c_in = randint(gen, 1, 6)
         fixed.append((randint(gen, 1, 3), randint(gen, 1, 8), c_in,
                       (randint(gen, 1, 3), c_in, randint(gen, 2, 12), randint(gen, 2, 12))))
-    cases = []
-    for n, c_out, c_in, shape in fixed:
-        ref = drawn(ref_block, n, c_out, c_in, gen=gen).to(device)
-        cases.append((n, c_out, c_in, rand(gen, *shape, device=device), ref))
-    return cases
+    return [BlockCase(n, c_out, c_in, rand(gen, *shape, device=device), new_seed(gen))
+            for n, c_out, c_in, shape in fixed]
 
 
-def _run_block(fn, case):
-    n, c_out, c_in, X, ref = case
-    who = f"vgg_block({n}, {c_out}, {c_in})"
-    block = transplant(call(fn, n, c_out, c_in, name="vgg_block"), ref, who)
-    return call(block, X, name=f"{who}.forward")
+def _run_block(fn, c: BlockCase):
+    block = call(fn, c.num_convs, c.out_channels, c.in_channels, name="vgg_block")
+    return weighted_run(block, c.seed, c.X.device, c.who(), forward(c.X, f"{c.who()}.forward"))
+
+
+def _oracle_block(c: BlockCase):
+    return weighted_reference(ref_block, (c.num_convs, c.out_channels, c.in_channels), c.seed, c.X.device,
+                              c.who(), lambda net: net(c.X))
 
 
 # --------------------------------------------------------------------------- vgg
+class VGGCase(NamedTuple):
+    arch: tuple
+    in_channels: int
+    num_classes: int
+    image_size: int
+    hidden: int
+    X: torch.Tensor
+    seed: int
+
+
 def _vgg_cases(gen, device):
     fixed = [(((1, 4), (1, 8)), 1, 10, 16, 32, 2),
              (((2, 4), (1, 6), (1, 8)), 3, 5, 24, 16, 2),   # 24 -> 12 -> 6 -> 3
@@ -219,30 +148,29 @@ def _vgg_cases(gen, device):
     nb = randint(gen, 1, 3)
     arch = tuple((randint(gen, 1, 2), randint(gen, 1, 6)) for _ in range(nb))
     fixed.append((arch, randint(gen, 1, 3), randint(gen, 2, 6), randint(gen, 2 ** nb, 20), randint(gen, 4, 16), 2))
-    cases = []
-    for arch, c_in, ncls, size, hidden, batch in fixed:
-        ref = drawn(ref_vgg, arch, c_in, ncls, size, hidden, gen=gen).to(device)
-        X = rand(gen, batch, c_in, size, size, device=device)
-        cases.append((arch, c_in, ncls, size, hidden, X, ref))
-    return cases
+    return [VGGCase(arch, c_in, ncls, size, hidden, rand(gen, batch, c_in, size, size, device=device), new_seed(gen))
+            for arch, c_in, ncls, size, hidden, batch in fixed]
 
 
-def _describe_vgg(case):
-    arch, c_in, ncls, size, hidden, X, _ = case
-    return (f"vgg({arch}, in_channels={c_in}, num_classes={ncls}, image_size={size}, hidden={hidden}) "
-            f"on a {'x'.join(map(str, X.shape))} input")
+def _describe_vgg(c: VGGCase):
+    return (f"vgg({c.arch}, in_channels={c.in_channels}, num_classes={c.num_classes}, image_size={c.image_size}, "
+            f"hidden={c.hidden}) on a {'x'.join(map(str, c.X.shape))} input")
 
 
-def _run_vgg(fn, case):
-    arch, c_in, ncls, size, hidden, X, ref = case
-    net = call(fn, arch, in_channels=c_in, num_classes=ncls, image_size=size, hidden=hidden, name="vgg")
+def _run_vgg(fn, c: VGGCase):
+    net = call(fn, c.arch, in_channels=c.in_channels, num_classes=c.num_classes, image_size=c.image_size,
+               hidden=c.hidden, name="vgg")
     check_true(isinstance(net, nn.Module), f"vgg should return an nn.Module, received a {type(net).__name__}")
     drops = [m.p for m in net.modules() if isinstance(m, nn.Dropout)]
     check_true(len(drops) == 2 and all(p == 0.5 for p in drops),
                f"vgg: expected two nn.Dropout(0.5) layers (after the first two dense layers), found "
                f"{len(drops)} with p = {drops}")
-    net = transplant(net, ref, "vgg")
-    return call(net, X, name="vgg(...).forward")
+    return weighted_run(net, c.seed, c.X.device, "vgg", forward(c.X, "vgg(...).forward"))
+
+
+def _oracle_vgg(c: VGGCase):
+    return weighted_reference(ref_vgg, (c.arch, c.in_channels, c.num_classes, c.image_size, c.hidden), c.seed,
+                              c.X.device, "vgg", lambda net: net(c.X))
 
 
 # --------------------------------------------------------------------------- configurations
@@ -396,11 +324,11 @@ def _compare_stack(received, expected, what, hidden=True):
 
 
 register(
-    Item("ch07.vgg_block", cases=_block_cases, run=one_thread(_run_block),
-         oracle=one_thread(lambda c: c[4].eval()(c[3])),
-         describe=lambda c: f"vgg_block({c[0]}, {c[1]}, {c[2]}) on a {'x'.join(map(str, c[3].shape))} input"),
-    Item("ch07.vgg", cases=_vgg_cases, run=one_thread(_run_vgg), oracle=one_thread(lambda c: c[6].eval()(c[5])),
-         describe=_describe_vgg),
+    Item("ch07.vgg_block", cases=_block_cases, run=one_thread(_run_block), oracle=one_thread(_oracle_block),
+         compare=check_weighted(check_tensor),
+         describe=lambda c: f"{c.who()} on a {'x'.join(map(str, c.X.shape))} input"),
+    Item("ch07.vgg", cases=_vgg_cases, run=one_thread(_run_vgg), oracle=one_thread(_oracle_vgg),
+         compare=check_weighted(check_tensor), describe=_describe_vgg),
     Item("ch07.vgg_configs", cases=_config_cases, run=_run_config, oracle=_oracle_config,
          compare=_compare_config, describe=_describe_config),
     Item("ch07.vgg_cost", cases=_cost_cases, run=_run_cost, oracle=_oracle_cost,

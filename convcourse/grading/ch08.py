@@ -3,17 +3,20 @@
 Oracles are modules assembled here from ``nn.Conv2d``, ``nn.MaxPool2d``,
 ``nn.AdaptiveAvgPool2d`` and ``nn.Linear`` (never ``convcourse.models.nin``), parameter
 counts by ``sum(p.numel())`` and FLOPs by ``FlopCounterMode``.  Blocks and networks
-are checked on numbers: the reference gets random weights, which are copied into the
-student's module in registration order (see :func:`convcourse.grading.ch07.transplant`).
+are checked on numbers: the student's module and the reference get the same random weights,
+drawn from a seed in creation order (see :mod:`convcourse.grading.nets`).
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from ..check import CheckError, call, check_tensor, check_true, check_value
-from . import Item, drawn, rand, randint, register
-from .ch07 import classifier_cases, compare_each, describe_classifier, flops, n_params, one_thread, transplant
+from . import Item, rand, randint, register
+from .nets import (ClassifierCase, check_weighted, classifier_cases, compare_each, describe_classifier, flops,
+                   forward, n_params, new_seed, one_thread, weighted_reference, weighted_run)
 
 
 def ref_nin_block(out_channels, kernel_size, strides, padding, in_channels, num_1x1=2):
@@ -38,6 +41,22 @@ def _shape(t):
 
 
 # --------------------------------------------------------------------------- nin_block
+class BlockCase(NamedTuple):
+    out_channels: int
+    kernel_size: int
+    strides: int
+    padding: int
+    in_channels: int
+    X: torch.Tensor
+    seed: int
+
+    def args(self) -> tuple:
+        return (self.out_channels, self.kernel_size, self.strides, self.padding, self.in_channels)
+
+    def who(self) -> str:
+        return "nin_block({}, {}, {}, {}, {})".format(*self.args())
+
+
 def _block_cases(gen, device):
     fixed = [(4, 3, 1, 1, 2, (2, 2, 6, 6)),
              (6, 5, 2, 0, 3, (1, 3, 11, 9)),
@@ -50,29 +69,31 @@ def _block_cases(gen, device):
     c_in = randint(gen, 1, 4)
     fixed.append((randint(gen, 1, 6), k, randint(gen, 1, 3), randint(gen, 0, k // 2), c_in,
                   (randint(gen, 1, 3), c_in, randint(gen, k, 12), randint(gen, k, 12))))
-    cases = []
-    for out, k, s, p, c_in, shape in fixed:
-        ref = drawn(ref_nin_block, out, k, s, p, c_in, gen=gen).to(device)
-        cases.append((out, k, s, p, c_in, rand(gen, *shape, device=device), ref))
-    return cases
+    return [BlockCase(out, k, s, p, c_in, rand(gen, *shape, device=device), new_seed(gen))
+            for out, k, s, p, c_in, shape in fixed]
 
 
-def _run_block(fn, case):
-    out, k, s, p, c_in, X, ref = case
-    who = f"nin_block({out}, {k}, {s}, {p}, {c_in})"
-    block = transplant(call(fn, out, k, s, p, c_in, name="nin_block"), ref, who)
-    return call(block, X, name=f"{who}.forward")
+def _run_block(fn, c: BlockCase):
+    block = call(fn, *c.args(), name="nin_block")
+    return weighted_run(block, c.seed, c.X.device, c.who(), forward(c.X, f"{c.who()}.forward"))
+
+
+def _oracle_block(c: BlockCase):
+    return weighted_reference(ref_nin_block, c.args(), c.seed, c.X.device, c.who(), lambda net: net(c.X))
 
 
 # --------------------------------------------------------------------------- nin
 def _nin_cases(gen, device):
     fixed = [(10, 1, [(1, 1, 224, 224), (2, 1, 96, 96)]), (5, 3, [(1, 3, 67, 67)]), (7, 2, [(2, 2, 80, 100)])]
-    return classifier_cases(ref_nin, fixed, gen, device)
+    return classifier_cases(fixed, gen, device)
 
 
-def _run_nin(fn, case):
-    ncls, c_in, inputs, ref = case
-    net = call(fn, num_classes=ncls, in_channels=c_in, name="nin")
+def _nin_who(c: ClassifierCase) -> str:
+    return f"nin(num_classes={c.num_classes}, in_channels={c.in_channels})"
+
+
+def _run_nin(fn, c: ClassifierCase):
+    net = call(fn, num_classes=c.num_classes, in_channels=c.in_channels, name="nin")
     check_true(isinstance(net, nn.Module), f"nin should return an nn.Module, received a {type(net).__name__}")
     check_true(not any(isinstance(m, nn.Linear) for m in net.modules()),
                "nin: NiN has no dense (nn.Linear) layer: end with a NiN block of num_classes channels "
@@ -80,13 +101,14 @@ def _run_nin(fn, case):
     drops = [m.p for m in net.modules() if isinstance(m, nn.Dropout)]
     check_true(drops == [0.5], f"nin: expected one nn.Dropout(0.5) before the last NiN block, found "
                                f"{len(drops)} with p = {drops}")
-    net = transplant(net, ref, f"nin(num_classes={ncls}, in_channels={c_in})")
-    return [call(net, X, name="nin(...).forward") for X in inputs]
+    return weighted_run(net, c.seed, c.inputs[0].device, _nin_who(c),
+                        lambda net: [call(net, X, name="nin(...).forward") for X in c.inputs])
 
 
-def _oracle_nin(case):
+def _oracle_nin(c: ClassifierCase):
     with torch.no_grad():
-        return [case[3].eval()(X) for X in case[2]]
+        return weighted_reference(ref_nin, (c.num_classes, c.in_channels), c.seed, c.inputs[0].device,
+                                  _nin_who(c), lambda net: [net(X) for X in c.inputs])
 
 
 # --------------------------------------------------------------------------- heads
@@ -141,11 +163,10 @@ def _oracle_cost(case):
 
 
 register(
-    Item("ch08.nin_block", cases=_block_cases, run=one_thread(_run_block),
-         oracle=one_thread(lambda c: c[6].eval()(c[5])),
-         describe=lambda c: f"nin_block({c[0]}, {c[1]}, {c[2]}, {c[3]}, {c[4]}) on a {_shape(c[5])} input"),
+    Item("ch08.nin_block", cases=_block_cases, run=one_thread(_run_block), oracle=one_thread(_oracle_block),
+         compare=check_weighted(check_tensor), describe=lambda c: f"{c.who()} on a {_shape(c.X)} input"),
     Item("ch08.nin", cases=_nin_cases, run=one_thread(_run_nin), oracle=one_thread(_oracle_nin),
-         compare=compare_each(check_tensor), describe=describe_classifier("nin")),
+         compare=check_weighted(compare_each(check_tensor)), describe=describe_classifier("nin")),
     Item("ch08.head_params", cases=_head_cases, run=_run_pair("head_params"), oracle=_oracle_head,
          compare=_compare_pair(("global-average-pooling head", "dense head")),
          describe=lambda c: "head_params({}, {}, {}, {})".format(*c)),

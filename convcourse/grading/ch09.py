@@ -4,18 +4,20 @@ Oracles are modules assembled here from ``nn.Conv2d``, ``nn.MaxPool2d``,
 ``nn.AdaptiveAvgPool2d`` and ``nn.Linear`` (never ``convcourse.models.googlenet``),
 parameter counts by ``sum(p.numel())``, FLOPs by ``FlopCounterMode``, and, for the
 smallest input a stack of layers accepts, a search over real forward passes.
-Blocks and networks are checked on numbers: the reference gets random weights, which
-are copied into the student's module in registration order (see
-:func:`convcourse.grading.ch07.transplant`).
+Blocks and networks are checked on numbers: the student's module and the reference get the
+same random weights, drawn from a seed in creation order (see :mod:`convcourse.grading.nets`).
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from ..check import CheckError, call, check_tensor, check_true, check_value
-from . import Item, drawn, rand, randint, register
-from .ch07 import classifier_cases, compare_each, describe_classifier, flops, n_params, one_thread, transplant
+from . import Item, rand, randint, register
+from .nets import (ClassifierCase, check_weighted, classifier_cases, compare_each, describe_classifier, flops,
+                   new_seed, one_thread, weighted_reference, weighted_run)
 
 
 def _cr(c_in, c_out, k, **kw):
@@ -69,6 +71,17 @@ def _shape(t):
 
 
 # --------------------------------------------------------------------------- Inception
+class InceptionCase(NamedTuple):
+    channels: tuple  # (c1, (c2r, c2), (c3r, c3), c4)
+    in_channels: int
+    X: torch.Tensor
+    seed: int
+
+    def who(self) -> str:
+        (c1, c2, c3, c4) = self.channels
+        return f"Inception({c1}, {c2}, {c3}, {c4}, {self.in_channels})"
+
+
 def _inception_cases(gen, device):
     fixed = [((1, (1, 1), (1, 1), 1), 1, (1, 1, 1, 1)),              # 1x1 input
              ((2, (3, 4), (2, 5), 3), 4, (2, 4, 6, 5)),
@@ -79,53 +92,63 @@ def _inception_cases(gen, device):
     c_in = randint(gen, 1, 8)
     fixed.append(((c[0], (c[1], c[2]), (c[3], c[4]), c[5]), c_in,
                   (randint(gen, 1, 3), c_in, randint(gen, 1, 10), randint(gen, 1, 10))))
-    cases = []
-    for chans, c_in, shape in fixed:
-        ref = drawn(RefInception, *chans, c_in, gen=gen).to(device)
-        cases.append((chans, c_in, rand(gen, *shape, device=device), ref))
-    return cases
+    return [InceptionCase(chans, c_in, rand(gen, *shape, device=device), new_seed(gen))
+            for chans, c_in, shape in fixed]
 
 
-def _describe_inception(case):
-    (c1, c2, c3, c4), c_in, X, _ = case
-    return f"Inception({c1}, {c2}, {c3}, {c4}, {c_in}) on a {_shape(X)} input"
+def _describe_inception(c: InceptionCase):
+    return f"{c.who()} on a {_shape(c.X)} input"
 
 
-def _run_inception(cls, case):
-    (c1, c2, c3, c4), c_in, X, ref = case
-    who = f"Inception({c1}, {c2}, {c3}, {c4}, {c_in})"
-    block = call(cls, c1, c2, c3, c4, c_in, name="Inception")
+def _paths_then_output(c: InceptionCase):
+    """``work`` for the student's block: each path keeps the height and width, then the output."""
+    (c1, c2, c3, c4), X, who = c.channels, c.X, c.who()
+    B, _, H, W = X.shape
+
+    def work(block):
+        for name, channels in (("p1", c1), ("p2", c2[1]), ("p3", c3[1]), ("p4", c4)):
+            out = call(getattr(block, name), X, name=f"{who}.{name}")
+            if not isinstance(out, torch.Tensor) or tuple(out.shape) != (B, channels, H, W):
+                got = _shape(out) if isinstance(out, torch.Tensor) else type(out).__name__
+                raise CheckError(f"{who}: path {name} gives shape {got} on a {_shape(X)} input; it should keep "
+                                 f"the height and width and give {channels} channels")
+        return call(block, X, name=f"{who}.forward")
+    return work
+
+
+def _run_inception(cls, c: InceptionCase):
+    who = c.who()
+    block = call(cls, *c.channels, c.in_channels, name="Inception")
     check_true(isinstance(block, nn.Module), f"Inception should be an nn.Module, {who} is a {type(block).__name__}")
     for name in ("p1", "p2", "p3", "p4"):
         check_true(isinstance(getattr(block, name, None), nn.Module),
                    f"{who}: give the block its four paths as attributes p1, p2, p3, p4 (nn.Modules)")
-    block = transplant(block, ref, who)
-    B, _, H, W = X.shape
-    for name, c in (("p1", c1), ("p2", c2[1]), ("p3", c3[1]), ("p4", c4)):
-        out = call(getattr(block, name), X, name=f"{who}.{name}")
-        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (B, c, H, W):
-            got = _shape(out) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise CheckError(f"{who}: path {name} gives shape {got} on a {_shape(X)} input; it should keep "
-                             f"the height and width and give {c} channels")
-    return call(block, X, name=f"{who}.forward")
+    return weighted_run(block, c.seed, c.X.device, who, _paths_then_output(c))
+
+
+def _oracle_inception(c: InceptionCase):
+    return weighted_reference(RefInception, (*c.channels, c.in_channels), c.seed, c.X.device, c.who(),
+                              lambda net: net(c.X))
 
 
 # --------------------------------------------------------------------------- GoogLeNet
 def _googlenet_cases(gen, device):
     fixed = [(10, 1, [(1, 1, 96, 96), (2, 1, 32, 32), (1, 1, 33, 47)]), (5, 3, [(1, 3, 1, 1)]),
              (7, 2, [(1, 2, 64, 48)])]
-    return classifier_cases(ref_googlenet, fixed, gen, device)
+    return classifier_cases(fixed, gen, device)
 
 
-def _run_googlenet(fn, case):
-    ncls, c_in, inputs, ref = case
-    who = f"googlenet(num_classes={ncls}, in_channels={c_in})"
-    net = call(fn, num_classes=ncls, in_channels=c_in, name="googlenet")
+def _googlenet_who(c: ClassifierCase) -> str:
+    return f"googlenet(num_classes={c.num_classes}, in_channels={c.in_channels})"
+
+
+def _run_googlenet(fn, c: ClassifierCase):
+    who = _googlenet_who(c)
+    net = call(fn, num_classes=c.num_classes, in_channels=c.in_channels, name="googlenet")
     check_true(isinstance(net, nn.Sequential) and len(net) == 6,
                f"{who} should return an nn.Sequential of six parts (b1, b2, b3, b4, b5, the dense layer), "
                f"received {type(net).__name__}" + (f" of {len(net)}" if isinstance(net, nn.Sequential) else ""))
-    net = transplant(net, ref, who)
-    return [_stages(net, X, who) for X in inputs]
+    return weighted_run(net, c.seed, c.inputs[0].device, who, lambda net: [_stages(net, X, who) for X in c.inputs])
 
 
 def _stages(net, X, who):
@@ -139,9 +162,9 @@ def _stages(net, X, who):
     return {"stages": stages, "out": x}
 
 
-def _oracle_googlenet(case):
-    ncls, c_in, inputs, ref = case
-    return [_stages(ref.eval(), X, "the reference") for X in inputs]
+def _oracle_googlenet(c: ClassifierCase):
+    return weighted_reference(ref_googlenet, (c.num_classes, c.in_channels), c.seed, c.inputs[0].device,
+                              _googlenet_who(c), lambda net: [_stages(net, X, "the reference") for X in c.inputs])
 
 
 def _compare_stages(received, expected, what, hidden=True):
@@ -234,10 +257,10 @@ def _run_min(fn, case):
 
 register(
     Item("ch09.Inception", cases=_inception_cases, run=one_thread(_run_inception),
-         oracle=one_thread(lambda c: c[3].eval()(c[2])),
+         oracle=one_thread(_oracle_inception), compare=check_weighted(check_tensor),
          describe=_describe_inception),
     Item("ch09.googlenet", cases=_googlenet_cases, run=one_thread(_run_googlenet),
-         oracle=one_thread(_oracle_googlenet), compare=compare_each(_compare_stages),
+         oracle=one_thread(_oracle_googlenet), compare=check_weighted(compare_each(_compare_stages)),
          describe=describe_classifier("googlenet")),
     Item("ch09.inception_flops", cases=_flops_cases, oracle=_oracle_flops,
          run=lambda fn, c: call(fn, *c[:7], reduce=c[7], name="inception_flops"),

@@ -22,6 +22,7 @@ a look at the code itself cannot. From the syntax trees of the student's cells:
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass, field
 
 from convcourse.check import FORBIDDEN_FAMILIES
@@ -150,12 +151,29 @@ class _Student:
         return found
 
 
-def _parse(source: str) -> list:
+@functools.lru_cache(maxsize=1)
+def _transformer():
     from IPython.core.inputtransformer2 import TransformerManager
+    return TransformerManager()
+
+
+def _parse(source: str) -> tuple:
+    """The top-level statements of a cell as IPython runs it (magics turned into Python). Cells
+    of up to 64 kB are cached: the course's own cells, and many answers, are the same text in
+    every notebook of a class; nothing here changes a tree once parsed."""
+    return _parse_cached(source) if len(source) <= 1 << 16 else _parse_now(source)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(source: str) -> tuple:
+    return _parse_now(source)
+
+
+def _parse_now(source: str) -> tuple:
     try:
-        return ast.parse(TransformerManager().transform_cell(source)).body
+        return tuple(ast.parse(_transformer().transform_cell(source)).body)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return []  # the kernel cannot run it either
+        return ()  # the kernel cannot run it either
 
 
 def _targets(s) -> list:

@@ -10,7 +10,7 @@ MATHJAX_SHA256  = 1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c
 MATHJAX = .mathjax/mathjax/tex-mml-chtml.js
 PY312  ?= python3.12
 
-.PHONY: venv book test test-py312 release chapters smoke bench clean
+.PHONY: venv book lint test test-py312 release chapters smoke bench clean
 
 venv: $(STAMP) $(MATHJAX)
 
@@ -35,8 +35,14 @@ $(MATHJAX):
 book: venv
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 
-## Run the whole test suite (what CI runs).
-test: venv
+## Lint, format and type checks of the course package and the grader (part of make test).
+lint: venv
+	$(BIN)/ruff check autograder convcourse
+	$(BIN)/ruff format --check autograder convcourse
+	$(BIN)/python -m mypy
+
+## Run the whole test suite (what CI runs): the checks above, then every test.
+test: lint
 	$(BIN)/python -m pytest
 
 ## Run the whole test suite on Python 3.12, in its own virtual environment .venv312

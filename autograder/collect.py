@@ -28,8 +28,7 @@ from pathlib import Path, PurePosixPath
 
 from .config import Settings, notebooks_by_assignment
 from .release import CourseError
-from .safeio import (NOTEBOOK_LIMIT, UnsafeFile, extract_zip, read_bounded, walk_regular,
-                     write_atomic)
+from .safeio import NOTEBOOK_LIMIT, UnsafeFile, extract_zip, read_bounded, walk_regular, write_atomic
 
 _STUDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.@+\-]*$")
 _IGNORED = {"__MACOSX", ".ipynb_checkpoints", ".DS_Store"}

@@ -117,7 +117,7 @@ def _run(nb, path: str, config: Config, cell_timeout: int, notebook_timeout: int
                        extra_arguments=["--HistoryManager.hist_file=:memory:"], **extra)
     try:
         ep.preprocess(nb, {"metadata": {"path": os.path.dirname(path)}})
-    except Exception as e:  # the kernel died, hung or could not start: the notebook is still scored
+    except Exception as e:  # noqa: BLE001 - the kernel died, hung or could not start: the notebook is still scored
         kind = type(e).__name__
         why = "the notebook time limit" if getattr(ep, "wall_hit", False) else kind
         _mark_unrun(nb, f"the kernel stopped before this cell ran ({why})")
@@ -168,7 +168,7 @@ def execute_notebook(path: str, cell_timeout: int, notebook_timeout: int, device
     config.KernelManager.ip = os.path.join(ipc_dir, "k")
     env, policy = kernel_env(device), None
     if sandbox_workdir:
-        policy = sb.policy(os.path.dirname(os.path.abspath(path)), ipc_dir, sandbox_workdir,
+        policy = sb.policy(os.path.dirname(os.path.abspath(path)), ipc_dir, Path(sandbox_workdir),
                            cpu_seconds=int(notebook_timeout) + 30, cuda=device == "cuda")
         sb.prepare_folders(policy)
         env[sb.ENV_KEY] = json.dumps(policy)

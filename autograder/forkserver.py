@@ -27,13 +27,12 @@ import os
 import signal
 import time
 import uuid
-
 from queue import Empty
 
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
-from traitlets import DottedObjectName, Dict, Type, Unicode
+from traitlets import Dict, DottedObjectName, Type, Unicode
 
 KERNEL_ERROR = ".kernel-error.txt"  # written in the notebook's folder when a kernel cannot start
 # Imported once in the fork server, so that no kernel pays for them: the teaching stack, every
@@ -271,7 +270,7 @@ class ForkProvisioner(LocalProvisioner):
         files = [f"{km.ip}-{port}" for port in ports]
         end = time.monotonic() + limit
         while not all(os.path.exists(f) for f in files):
-            if self.process.poll() is not None or time.monotonic() > end:
+            if self.process is None or self.process.poll() is not None or time.monotonic() > end:
                 return  # nbclient reports the dead or silent kernel as usual
             await asyncio.sleep(0.002)
 

@@ -36,10 +36,9 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.converters import Autograde
 from nbgrader.converters.base import BaseConverter
 from nbgrader.coursedir import CourseDirectory
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,
-                                    LimitOutput, SaveAutoGrades)
+from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades
 
-from .config import COURSE_ID, EXERCISES, Settings, notebooks_by_assignment, nbgrader_config
+from .config import COURSE_ID, EXERCISES, Settings, nbgrader_config, notebooks_by_assignment
 from .execute import ExecResult, execute_notebook
 from .release import CourseError, ensure_in_gradebook
 from .safeio import NOTEBOOK_LIMIT, UnsafeFile, read_bounded, size_text, walk_regular, write_atomic
@@ -123,7 +122,7 @@ def _run_converter(cls, settings: Settings, assignment: str, student: str) -> No
         lg.addHandler(handler)
     try:
         cls(coursedir=CourseDirectory(config=config), config=config).start()
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - nbgrader's own failure, reported in one line
         reason = handler.lines[-1] if handler.lines else f"{type(e).__name__}: {e}"
         raise CourseError(reason) from None
     finally:
@@ -185,7 +184,7 @@ def _read_locked(path: str, mtime_ns: int, size: int) -> dict[str, str]:
 def _edited_cells(nb, assignment: str, notebook: str) -> list[str]:
     """Locked and test cells whose text differs from the release, or that are missing."""
     released = _locked_sources(assignment, notebook)
-    seen = {}
+    seen: dict[str, list[str]] = {}
     for c in nb.cells:
         gid = c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if gid in released:
@@ -220,7 +219,8 @@ def _check_notebooks(folder: Path, expected: list[str]) -> tuple[list[str], list
     for r in (r for r in walk.files if len(r.parts) == 1 and r.suffix == ".ipynb" and r not in big):
         p, rel = folder / r.name, f"{base}/{r.name}"
         if p.stem not in expected:
-            warnings.append(f"{rel}: unexpected notebook, ignored (expected {', '.join(e + '.ipynb' for e in expected)})")
+            names = ", ".join(e + ".ipynb" for e in expected)
+            warnings.append(f"{rel}: unexpected notebook, ignored (expected {names})")
             continue
         try:
             text = read_bounded(p, NOTEBOOK_LIMIT).decode("utf-8")
@@ -233,7 +233,7 @@ def _check_notebooks(folder: Path, expected: list[str]) -> tuple[list[str], list
         try:
             nb = nbformat.reads(text, as_version=4)
             nbformat.validate(nb)
-        except Exception as e:  # JSON or schema errors
+        except Exception as e:  # noqa: BLE001 - JSON or schema errors
             problems.append(f"{rel}: not a valid notebook ({str(e).strip().splitlines()[0][:160]})")
             continue
         warnings += [f"{rel}: {note}" for note in _edited_cells(nb, folder.name, p.stem)]
@@ -465,7 +465,7 @@ class _Runner:
 def _safe_execute(path: str, *args) -> ExecResult:
     try:
         return execute_notebook(path, *args)
-    except Exception as e:  # never let one notebook stop the run
+    except Exception as e:  # noqa: BLE001 - never let one notebook stop the run
         return ExecResult(path, 0.0, f"could not be executed: {type(e).__name__}: {e}")
 
 

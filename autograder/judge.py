@@ -172,8 +172,8 @@ class Channel:
 
     def _results(self, data: bytes) -> None:
         """``<item>\n<bytes>``: accepted once per item whose cases were sent."""
-        item, _, body = data.partition(b"\n")
-        item = item.decode(errors="replace")
+        head, _, body = data.partition(b"\n")
+        item = head.decode(errors="replace")
         if item in self.results:  # the harness sends one: a second one is forged
             del self.results[item]
             self._note(f"two sets of results for {item!r}: one of them was not the grader's code's", item)
@@ -201,8 +201,9 @@ class Channel:
                        f"(running: {cell or 'a cell with no test'}) or twice", item if forged else None)
             hidden.send_frame(conn, hidden.REFUSED, b"the grader runs each hidden test once, from its own test cell")
             return
-        from convcourse.grading import payload
         import torch
+
+        from convcourse.grading import payload
         self._served[item] = run
         self._running = item
         hidden.send_frame(conn, hidden.PAYLOAD, payload(item, torch.device(self.device)))

@@ -9,5 +9,5 @@ import os
 
 from autograder.config import Settings, default_workdir, nbgrader_config
 
-c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
+c = get_config()  # type: ignore[name-defined]  # noqa: F821 - provided by nbgrader when it loads this file
 c.merge(nbgrader_config(Settings(default_workdir(), os.environ.get("COURSE_DB"))))

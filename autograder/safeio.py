@@ -178,10 +178,10 @@ def _declared_members(archive: Path) -> int | None:
     entries); None when it cannot be read here (``zipfile`` then reports the damage)."""
     try:
         with open(archive, "rb") as f:
-            end = zipfile._EndRecData(f)  # the standard library's own end-record reader
+            end = zipfile._EndRecData(f)  # type: ignore[attr-defined]  # the standard library's own reader
     except (AttributeError, OSError):
         return None
-    return None if not end else end[zipfile._ECD_ENTRIES_TOTAL]
+    return None if not end else end[zipfile._ECD_ENTRIES_TOTAL]  # type: ignore[attr-defined]
 
 
 def _member_problem(info: zipfile.ZipInfo, member_limit: int) -> str | None:

@@ -73,7 +73,8 @@ def _call(name, *args, what: str | None = None):
 
 
 def _mount(src, target, fstype, flags, data=None):
-    enc = (lambda s: s.encode() if isinstance(s, str) else s)
+    def enc(s):
+        return s.encode() if isinstance(s, str) else s
     _call("mount", enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data))
 
 
@@ -95,8 +96,9 @@ def policy(notebook_dir: str, ipc_dir: str, workdir: Path, *, cpu_seconds: int,
             *(str(p) for p in GRADER_CODE), "/root", "/home"]
     # What the kernel needs even where it lies under a hidden folder or under /tmp: the course,
     # Python itself (pyenv keeps it under /root) and the data sets, all read-only.
-    show = [REPO, sys.prefix, sys.base_prefix, REPO.parent / "shared", os.environ.get("FASHION_MNIST_DIR")]
-    show = sorted({os.path.realpath(p) for p in show if p and os.path.isdir(p)})
+    wanted: list[str | Path | None] = [REPO, sys.prefix, sys.base_prefix, REPO.parent / "shared",
+                                       os.environ.get("FASHION_MNIST_DIR")]
+    show = sorted({os.path.realpath(p) for p in wanted if p and os.path.isdir(p)})
     return {"notebook_dir": notebook_dir, "ipc_dir": ipc_dir, "hide": hide, "show": show,
             "cgroup": f"{cgroup_prefix(workdir)}{uuid.uuid4().hex[:12]}",
             "cpu_seconds": cpu_seconds, "memory_bytes": None if cuda else memory_bytes,
@@ -381,10 +383,12 @@ def _mounts(p: dict) -> None:
           what="unshare(mount, network, IPC, UTS namespaces)")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     # Handles on what must stay visible, taken in the new namespace before anything is covered.
-    opened = (lambda path: os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+    def opened(path):
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     real, ipc = opened(p["notebook_dir"]), {p["ipc_dir"]: opened(p["ipc_dir"])}
     show = {path: opened(path) for path in p["show"]}
-    under = (lambda path, top: path == top or path.startswith(top.rstrip("/") + "/"))
+    def under(path, top):
+        return path == top or path.startswith(top.rstrip("/") + "/")
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     _tmpfs("/dev/shm", p["shm_bytes"])
     _tmpfs("/tmp", p["tmp_bytes"])

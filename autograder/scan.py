@@ -138,7 +138,7 @@ class _Student:
         return out
 
     def violations(self, label: str, node, family: str | None) -> list[Finding]:
-        names = FAMILY_NAMES.get(family, set())
+        names = FAMILY_NAMES.get(family or "", set())
         found = []
         called = {id(c.func) for c in ast.walk(node) if isinstance(c, ast.Call)}
         for n in ast.walk(node):
@@ -147,7 +147,8 @@ class _Student:
                 found.append(Finding(label, getattr(n, "lineno", 0), what,
                                      tampering=_tampering(n, what, self.modules)))
             elif names and _uses(n, names, self.own):
-                found.append(Finding(label, n.lineno, f"uses {_uses(n, names, self.own)}", forbidden=True))
+                found.append(Finding(label, getattr(n, "lineno", 0), f"uses {_uses(n, names, self.own)}",
+                                     forbidden=True))
         return found
 
 

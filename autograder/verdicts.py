@@ -63,8 +63,9 @@ def decide(grade_id: str, plan: Plan, channel: Channel, findings: Findings, devi
 
 def apply(nb, plan: Plan, channel: Channel, findings: Findings, device: str) -> list[str]:
     """Decide every graded cell of ``nb`` and rewrite its outputs; return the failures."""
-    from convcourse.grading import passed_message
     import torch
+
+    from convcourse.grading import passed_message
     failed = []
     for cell in nb.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})

@@ -139,7 +139,7 @@ def forbid(family: str | None, who: str = "your function"):
 
 def call(fn, *args, name: str | None = None, forbidden: str | None = None, **kwargs):
     """Call the student's ``fn``; turn the placeholder and forbidden calls into clear messages."""
-    name = name or getattr(fn, "__name__", "your function")
+    name = str(name or getattr(fn, "__name__", "your function"))
     if not callable(fn):
         raise CheckError(f"{name} should be a function or class, but it is a {type(fn).__name__}")
     try:
@@ -222,10 +222,10 @@ def check_value(received, expected, what: str = "result", *, hidden: bool = Fals
         for i, (r, e) in enumerate(zip(received, expected)):
             check_value(r, e, f"{what}[{i}]", hidden=hidden, rel=rel)
         return
-    if isinstance(expected, numbers.Number) and not isinstance(expected, bool):
+    if isinstance(expected, numbers.Real) and not isinstance(expected, bool):
         if isinstance(received, torch.Tensor) and received.numel() == 1:
             received = received.item()
-        if not isinstance(received, numbers.Number) or isinstance(received, bool):
+        if not isinstance(received, numbers.Real) or isinstance(received, bool):
             raise CheckError(f"{what}: expected a number, received a {type(received).__name__}")
         if isinstance(expected, numbers.Integral) and not float(received).is_integer():
             raise CheckError(f"{what}: expected a whole number, received {_fmt(received)}")

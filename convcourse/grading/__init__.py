@@ -50,11 +50,11 @@ class Item:
     """
     id: str
     cases: Callable[[torch.Generator, torch.device], list]
-    oracle: Callable[[tuple], Any]
-    run: Callable[[Any, tuple], Any] | None = None
+    oracle: Callable[[Any], Any]
+    run: Callable[[Any, Any], Any] | None = None
     compare: Callable[..., None] | None = None
     forbidden: str | None = None
-    describe: Callable[[tuple], str] | None = None
+    describe: Callable[[Any], str] | None = None
     meta: dict = field(default_factory=dict)
 
 
@@ -76,7 +76,7 @@ def get_item(item_id: str) -> Item:
     try:
         return _REGISTRY[item_id]
     except KeyError:
-        raise KeyError(f"no hidden-test item {item_id!r} (looked in convcourse/grading/{chapter}.py)")
+        raise KeyError(f"no hidden-test item {item_id!r} (looked in convcourse/grading/{chapter}.py)") from None
 
 
 SECRET_ENV = "COURSE_GRADING_SEED"  # also autograder.config.SECRET_ENV
@@ -207,7 +207,7 @@ def run_cases(run, forbidden, whats: list[str], cases: list, obj) -> list[Outcom
         except CheckError as e:
             outcomes.append(Outcome(case, what, error=str(e)))
             break
-        except Exception as e:  # the student's code raised: report it in one line
+        except Exception as e:  # noqa: BLE001 - the student's code raised: report it in one line
             outcomes.append(Outcome(case, what, error=f"{what}: your code raised "
                                                       f"{type(e).__name__}: {e}".splitlines()[0]))
             break
@@ -262,7 +262,9 @@ def payload(item_id: str, device: torch.device) -> bytes:
     key = (item_id, str(device), _secret())
     if key not in _PAYLOADS:
         import functools
+
         import cloudpickle
+
         import convcourse.check
         for module in (sys.modules[__name__], convcourse.check):
             cloudpickle.register_pickle_by_value(module)

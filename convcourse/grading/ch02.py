@@ -200,7 +200,7 @@ def _rf_cases(gen, device):
 
 def _run_rf(fn, case):
     (layers,) = case
-    return call(fn, [tuple(l) for l in layers], name="receptive_field")
+    return call(fn, [tuple(layer) for layer in layers], name="receptive_field")
 
 
 # --- reflect padding --------------------------------------------------------------------------

@@ -23,7 +23,8 @@ def _fmt(v):
 
 def _describe_pool(case):
     X, k, s, p = case[:4]
-    text = f"input {'x'.join(map(str, X.shape))}, kernel {_fmt(k)}, stride {'default' if s is None else _fmt(s)}, padding {_fmt(p)}"
+    stride = "default" if s is None else _fmt(s)
+    text = f"input {'x'.join(map(str, X.shape))}, kernel {_fmt(k)}, stride {stride}, padding {_fmt(p)}"
     if len(case) > 4:
         text += f", count_include_pad={case[4]}"
     return text

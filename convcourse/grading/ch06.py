@@ -1,8 +1,9 @@
 """Hidden tests of chapter 6: AlexNet.
 
 Oracles: reference networks built here from ``nn`` layers (shapes, parameter counts and, with
-the same seeded weights drawn into the student's network and the reference, outputs), ``sum(p.numel())`` of real modules and
-``torch.utils.flop_counter.FlopCounterMode`` run on each layer.
+the same seeded weights drawn into the student's network and the reference, outputs),
+``sum(p.numel())`` of real modules and ``torch.utils.flop_counter.FlopCounterMode`` run on each
+layer.
 """
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from torch.utils.flop_counter import FlopCounterMode
 from ..check import CheckError, call, check_true
 from . import Item, rand, randint, register
 from .nets import compare_with_reference, fmt_shape, module_result, reference_result, weights_drawn_later
-
 
 # ----------------------------------------------------------------------------- alexnet
 

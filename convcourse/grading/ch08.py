@@ -15,8 +15,20 @@ from torch import nn
 
 from ..check import CheckError, call, check_tensor, check_true, check_value
 from . import Item, rand, randint, register
-from .nets import (ClassifierCase, check_weighted, classifier_cases, compare_each, describe_classifier, flops,
-                   forward, n_params, new_seed, one_thread, weighted_reference, weighted_run)
+from .nets import (
+    ClassifierCase,
+    check_weighted,
+    classifier_cases,
+    compare_each,
+    describe_classifier,
+    flops,
+    forward,
+    n_params,
+    new_seed,
+    one_thread,
+    weighted_reference,
+    weighted_run,
+)
 
 
 def ref_nin_block(out_channels, kernel_size, strides, padding, in_channels, num_1x1=2):

@@ -16,8 +16,18 @@ from torch import nn
 
 from ..check import CheckError, call, check_tensor, check_true, check_value
 from . import Item, rand, randint, register
-from .nets import (ClassifierCase, check_weighted, classifier_cases, compare_each, describe_classifier, flops,
-                   new_seed, one_thread, weighted_reference, weighted_run)
+from .nets import (
+    ClassifierCase,
+    check_weighted,
+    classifier_cases,
+    compare_each,
+    describe_classifier,
+    flops,
+    new_seed,
+    one_thread,
+    weighted_reference,
+    weighted_run,
+)
 
 
 def _cr(c_in, c_out, k, **kw):

@@ -191,8 +191,8 @@ def _describe_sep(case):
 register(
     Item("ch10.conv_transpose_basic", forbidden="convolution", cases=_ct_basic_cases, run=_run_ct, oracle=_ct_oracle,
          describe=_describe_ct),
-    Item("ch10.conv_transpose_strided", forbidden="convolution", cases=_ct_strided_cases, run=_run_ct, oracle=_ct_oracle,
-         describe=_describe_ct),
+    Item("ch10.conv_transpose_strided", forbidden="convolution", cases=_ct_strided_cases, run=_run_ct,
+         oracle=_ct_oracle, describe=_describe_ct),
     Item("ch10.transposed_output_shape", forbidden="convolution", cases=_size_cases, run=_run_size, oracle=_size_oracle,
          compare=check_value, describe=_describe_size),
     Item("ch10.upsample_nearest", forbidden="upsampling", cases=_up_cases, run=_run_up("upsample_nearest"),

@@ -214,7 +214,7 @@ def module_result(net, X: torch.Tensor, name: str, seed: int) -> dict:
         trace, out = leaf_trace(net.to(X.device).eval(), X)
     except CheckError:
         raise
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - the student's network raised: one line
         raise CheckError(f"{name}: the forward pass raised {type(e).__name__}: {e}".splitlines()[0]) from None
     return {"trace": trace, "out": out.detach() if isinstance(out, torch.Tensor) else out, "shapes": shapes}
 

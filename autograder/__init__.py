@@ -1,4 +1,5 @@
 """The course's instructor tooling over nbgrader: release, collect, autograde, feedback, export."""
+
 import os
 import sys
 

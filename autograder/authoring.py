@@ -8,6 +8,7 @@ script.  Usage::
     nb = notebook([md("# Title"), setup("import torch"), solution("f", src), tests("f", src, 2)])
     nbformat.write(nb, "solutions/ch01/ch01.ipynb")
 """
+
 import textwrap
 
 import nbformat
@@ -15,8 +16,14 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 
 def _meta(grade_id, *, grade=False, solution=False, locked=False, points=None):
-    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
-            "solution": solution, "task": False}
+    meta = {
+        "grade": grade,
+        "grade_id": grade_id,
+        "locked": locked,
+        "schema_version": 3,
+        "solution": solution,
+        "task": False,
+    }
     if points is not None:
         meta["points"] = points
     return {"nbgrader": meta}
@@ -54,8 +61,7 @@ def tests(grade_id, text, points):
 
 def notebook(cells):
     nb = new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python",
-                                 "name": "python3"}
+    nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
     nb.metadata["language_info"] = {"name": "python"}
     return nb
 

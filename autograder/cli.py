@@ -2,6 +2,7 @@
 
 Run ``course --help`` or ``course COMMAND --help``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,18 +18,24 @@ def _settings(args) -> Settings:
     device = "cpu"
     if getattr(args, "device", None):
         from convcourse.device import resolve  # imports torch: only for autograde
+
         device = resolve(args.device)
-    return Settings(workdir=args.workdir, db_url=args.db, device=device,
-                    jobs=getattr(args, "jobs", 1) or 1,
-                    cell_timeout=getattr(args, "cell_timeout", 60),
-                    notebook_timeout=getattr(args, "notebook_timeout", 300),
-                    warm=not getattr(args, "cold", False),
-                    cluster=getattr(args, "cluster", None),
-                    sandbox=not getattr(args, "no_sandbox", False))
+    return Settings(
+        workdir=args.workdir,
+        db_url=args.db,
+        device=device,
+        jobs=getattr(args, "jobs", 1) or 1,
+        cell_timeout=getattr(args, "cell_timeout", 60),
+        notebook_timeout=getattr(args, "notebook_timeout", 300),
+        warm=not getattr(args, "cold", False),
+        cluster=getattr(args, "cluster", None),
+        sandbox=not getattr(args, "no_sandbox", False),
+    )
 
 
 def cmd_release(args) -> int:
     from .release import release
+
     names = release(_settings(args), args.assignments)
     print(f"released {', '.join(names)} into exercises/")
     return 0
@@ -36,6 +43,7 @@ def cmd_release(args) -> int:
 
 def cmd_collect(args) -> int:
     from .collect import collect
+
     result = collect(_settings(args), Path(args.source))
     for student, assignment, src in result.collected:
         print(f"collected {src} -> submitted/{student}/{assignment}")
@@ -47,17 +55,20 @@ def cmd_collect(args) -> int:
 
 def cmd_autograde(args) -> int:
     from .grade import autograde, summary
+
     settings = _settings(args)
-    outcomes = autograde(settings, args.assignments, args.student, force=args.force,
-                         progress=not args.quiet)
+    outcomes = autograde(settings, args.assignments, args.student, force=args.force, progress=not args.quiet)
     print(summary(outcomes))
-    print(f"device: {settings.device}; sandbox: {'on' if settings.sandbox else 'OFF (--no-sandbox)'}; "
-          f"gradebook: {settings.db}")
+    print(
+        f"device: {settings.device}; sandbox: {'on' if settings.sandbox else 'OFF (--no-sandbox)'}; "
+        f"gradebook: {settings.db}"
+    )
     return 0
 
 
 def cmd_feedback(args) -> int:
     from .feedback import feedback
+
     written = feedback(_settings(args), args.assignments, args.student)
     print(f"wrote {len(written)} feedback page(s) under {Path(args.workdir) / 'feedback'}")
     return 0
@@ -65,6 +76,7 @@ def cmd_feedback(args) -> int:
 
 def cmd_export(args) -> int:
     from .export import export
+
     grades, by_item = export(_settings(args), args.out)
     print(f"wrote {grades} and {by_item}")
     return 0
@@ -72,11 +84,18 @@ def cmd_export(args) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="course", description=__doc__.splitlines()[0])
-    p.add_argument("--workdir", type=Path, default=default_workdir(),
-                   help="the instructor's working folder (default: %(default)s or $COURSE_WORKDIR)")
-    p.add_argument("--db", default=None,
-                   help="gradebook as an SQLAlchemy URL (default: sqlite:///WORKDIR/gradebook.db), "
-                        "e.g. postgresql+psycopg2://user:password@host/dbname")
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        default=default_workdir(),
+        help="the instructor's working folder (default: %(default)s or $COURSE_WORKDIR)",
+    )
+    p.add_argument(
+        "--db",
+        default=None,
+        help="gradebook as an SQLAlchemy URL (default: sqlite:///WORKDIR/gradebook.db), "
+        "e.g. postgresql+psycopg2://user:password@host/dbname",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("release", help="regenerate exercises/ from solutions/ (nbgrader generate_assignment)")
@@ -90,19 +109,30 @@ def parser() -> argparse.ArgumentParser:
     a = sub.add_parser("autograde", help="grade submissions with nbgrader and hidden tests")
     a.add_argument("assignments", nargs="*", help="assignment ids (default: all submitted)")
     a.add_argument("--student", action="append", help="grade only this student (repeatable)")
-    a.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
-                   help="device the hidden tests run on (default: %(default)s)")
+    a.add_argument(
+        "--device",
+        choices=("cpu", "cuda", "auto"),
+        default="cpu",
+        help="device the hidden tests run on (default: %(default)s)",
+    )
     a.add_argument("--jobs", type=int, default=1, help="notebooks executed at once (default: 1)")
     a.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell (default: 60)")
     a.add_argument("--notebook-timeout", type=int, default=300, help="seconds per notebook (default: 300)")
-    a.add_argument("--cluster", metavar="ADDRESS",
-                   help="execute notebooks on Dask: 'local' starts a local cluster of --jobs worker "
-                        "processes; an address (tcp://host:8786) uses a running scheduler whose workers "
-                        "see WORKDIR at the same path")
-    a.add_argument("--cold", action="store_true",
-                   help="start every kernel from scratch, as stock nbgrader does (slower)")
-    a.add_argument("--no-sandbox", action="store_true",
-                   help="run student code without the sandbox (not recommended; recorded in the report)")
+    a.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="execute notebooks on Dask: 'local' starts a local cluster of --jobs worker "
+        "processes; an address (tcp://host:8786) uses a running scheduler whose workers "
+        "see WORKDIR at the same path",
+    )
+    a.add_argument(
+        "--cold", action="store_true", help="start every kernel from scratch, as stock nbgrader does (slower)"
+    )
+    a.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run student code without the sandbox (not recommended; recorded in the report)",
+    )
     a.add_argument("--force", action="store_true", help="regrade submissions that are already graded")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
     a.set_defaults(func=cmd_autograde)
@@ -125,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", module="sqlalchemy")
     warnings.filterwarnings("ignore", message=".*not in session.*")
     from .release import CourseError
+
     try:
         return args.func(args)
     except (CourseError, ValueError, RuntimeError) as e:

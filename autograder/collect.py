@@ -16,6 +16,7 @@ with absolute or ``..`` paths, link members, zips with too many members or too m
 and members that inflate past their declared size are listed as not collected with the
 reason, nothing is written for them, and the other files are still collected.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,8 +37,8 @@ _IGNORED = {"__MACOSX", ".ipynb_checkpoints", ".DS_Store"}
 
 @dataclass
 class CollectResult:
-    collected: list[tuple[str, str, str]] = field(default_factory=list)   # student, assignment, source
-    unmatched: list[tuple[str, str]] = field(default_factory=list)         # source, why
+    collected: list[tuple[str, str, str]] = field(default_factory=list)  # student, assignment, source
+    unmatched: list[tuple[str, str]] = field(default_factory=list)  # source, why
 
 
 def match(rel: PurePosixPath, nb_to_assignment: dict[str, str]) -> tuple[str, str, str] | str:
@@ -84,8 +85,10 @@ def _sources(source: Path, tmp: Path, result: CollectResult) -> tuple[Path, list
         walk = walk_regular(root)
     except UnsafeFile as e:
         raise CourseError(str(e)) from None
+
     def keep(rel: PurePosixPath) -> bool:
         return not set(rel.parts) & _IGNORED
+
     result.unmatched += [(str(rel), why) for rel, why in walk.problems if keep(rel)]
     return root, [rel for rel in walk.files if keep(rel)], times
 
@@ -120,8 +123,9 @@ def collect(settings: Settings, source: Path) -> CollectResult:
     return result
 
 
-def _store(settings: Settings, root: Path, rel: PurePosixPath, key: tuple[str, str, str],
-           times: dict, result: CollectResult) -> None:
+def _store(
+    settings: Settings, root: Path, rel: PurePosixPath, key: tuple[str, str, str], times: dict, result: CollectResult
+) -> None:
     """Read one matched notebook (bounded, no link followed) and write it, with its time,
     into ``submitted/<student>/<assignment>/``; a refused file writes nothing at all."""
     student, assignment, notebook = key

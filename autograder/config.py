@@ -10,6 +10,7 @@ folder outside version control (default ``<repo>/work``, git-ignored):
     work/feedback/<student>/<assignment>/<notebook>.html
     work/grades.csv, work/grades_by_item.csv
 """
+
 from __future__ import annotations
 
 import os
@@ -28,15 +29,16 @@ SECRET_ENV = "COURSE_GRADING_SEED"
 @dataclass
 class Settings:
     """Options shared by every instructor command."""
+
     workdir: Path
     db_url: str | None = None
-    cell_timeout: int = 60          # seconds a single cell may run
-    notebook_timeout: int = 300     # seconds a whole notebook may run
-    device: str = "cpu"             # cpu or cuda (auto is resolved before this)
-    jobs: int = 1                   # notebooks executed at the same time
-    warm: bool = True               # fork kernels from a warm fork server (False: start each cold)
-    cluster: str | None = None      # Dask: "local" for a local cluster, or a scheduler address
-    sandbox: bool = True            # run student kernels in the sandbox (autograder/sandbox.py)
+    cell_timeout: int = 60  # seconds a single cell may run
+    notebook_timeout: int = 300  # seconds a whole notebook may run
+    device: str = "cpu"  # cpu or cuda (auto is resolved before this)
+    jobs: int = 1  # notebooks executed at the same time
+    warm: bool = True  # fork kernels from a warm fork server (False: start each cold)
+    cluster: str | None = None  # Dask: "local" for a local cluster, or a scheduler address
+    sandbox: bool = True  # run student kernels in the sandbox (autograder/sandbox.py)
     # The instructor's secret that seeds the hidden cases. None: taken out of the environment
     # ($COURSE_GRADING_SEED is removed from it, so that no process started later inherits it).
     secret: str | None = field(default=None, repr=False)

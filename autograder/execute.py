@@ -16,6 +16,7 @@ recording). Around it this module adds what grading a class needs:
 
 It runs in a worker process and never touches the gradebook.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,20 @@ from . import sandbox as sb
 from .config import SOLUTIONS
 
 # What of the grader's environment a kernel may see (by name or prefix); nothing else passes.
-KERNEL_ENV = ("PATH", "LANG", "LC_", "TZ", "OPENBLAS_", "OMP_", "MKL_", "CUDA_", "NVIDIA_",
-              "FASHION_MNIST_DIR", "COURSE_SMOKE", "PYDEVD_")
+KERNEL_ENV = (
+    "PATH",
+    "LANG",
+    "LC_",
+    "TZ",
+    "OPENBLAS_",
+    "OMP_",
+    "MKL_",
+    "CUDA_",
+    "NVIDIA_",
+    "FASHION_MNIST_DIR",
+    "COURSE_SMOKE",
+    "PYDEVD_",
+)
 ERROR_LIMIT = 16 << 10
 
 
@@ -47,7 +60,7 @@ ERROR_LIMIT = 16 << 10
 class ExecResult:
     path: str
     seconds: float
-    problem: str | None = None      # why the notebook did not run to the end, if it did not
+    problem: str | None = None  # why the notebook did not run to the end, if it did not
     suspicious: list[str] = field(default_factory=list)  # evidence for the instructor only
 
 
@@ -78,8 +91,7 @@ class RobustExecute(Execute):
 def kernel_env(device: str) -> dict[str, str]:
     """The kernel's whole environment: a few harmless names of the grader's, and the device."""
     env = {k: v for k, v in os.environ.items() if k.startswith(KERNEL_ENV)}
-    env.update(COURSE_DEVICE=device, NBGRADER_EXECUTION="autograde",
-               PYDEVD_DISABLE_FILE_VALIDATION="1")
+    env.update(COURSE_DEVICE=device, NBGRADER_EXECUTION="autograde", PYDEVD_DISABLE_FILE_VALIDATION="1")
     return env
 
 
@@ -88,9 +100,9 @@ def _mark_unrun(nb: NotebookNode, reason: str) -> int:
     count = 0
     for cell in nb.cells:
         if cell.cell_type == "code" and cell.get("execution_count") is None and cell.source.strip():
-            cell.outputs = [nbformat.v4.new_output(
-                "error", ename="NotRun", evalue=reason,
-                traceback=[f"NotRun: {reason}"])]
+            cell.outputs = [
+                nbformat.v4.new_output("error", ename="NotRun", evalue=reason, traceback=[f"NotRun: {reason}"])
+            ]
             count += 1
     return count
 
@@ -101,20 +113,28 @@ def _source_plan(path: str) -> judge.Plan:
     return judge.plan(str(source), source.stat().st_mtime_ns)
 
 
-def _run(nb, path: str, config: Config, cell_timeout: int, notebook_timeout: int, extra: dict,
-         channel: judge.Channel) -> str | None:
+def _run(
+    nb, path: str, config: Config, cell_timeout: int, notebook_timeout: int, extra: dict, channel: judge.Channel
+) -> str | None:
     """Execute ``nb`` in a kernel; return why it stopped early, if it did."""
+
     def on_cell(cell, cell_index):
         channel.enter_cell(channel.plan.test_id(cell.source))
 
     limit = f"the cell ran past its time limit ({cell_timeout} s per cell, {notebook_timeout} s per notebook)"
-    ep = RobustExecute(config=config, timeout=cell_timeout, notebook_timeout=notebook_timeout,
-                       interrupt_on_timeout=True, allow_errors=True, on_cell_execute=on_cell,
-                       error_on_timeout={"ename": "CellTimeoutError", "evalue": limit,
-                                         "traceback": [f"CellTimeoutError: {limit}"]},
-                       # every reply is in once the last cell ran: stop the kernel at once
-                       shutdown_kernel="immediate",
-                       extra_arguments=["--HistoryManager.hist_file=:memory:"], **extra)
+    ep = RobustExecute(
+        config=config,
+        timeout=cell_timeout,
+        notebook_timeout=notebook_timeout,
+        interrupt_on_timeout=True,
+        allow_errors=True,
+        on_cell_execute=on_cell,
+        error_on_timeout={"ename": "CellTimeoutError", "evalue": limit, "traceback": [f"CellTimeoutError: {limit}"]},
+        # every reply is in once the last cell ran: stop the kernel at once
+        shutdown_kernel="immediate",
+        extra_arguments=["--HistoryManager.hist_file=:memory:"],
+        **extra,
+    )
     try:
         ep.preprocess(nb, {"metadata": {"path": os.path.dirname(path)}})
     except Exception as e:  # noqa: BLE001 - the kernel died, hung or could not start: the notebook is still scored
@@ -138,9 +158,15 @@ def _kernel_error(path: str) -> str | None:
     return judge.printable(lines[-1]) if lines else "?"
 
 
-def execute_notebook(path: str, cell_timeout: int, notebook_timeout: int, device: str,
-                     warm: bool = True, sandbox_workdir: str | None = None,
-                     secret: str | None = None) -> ExecResult:
+def execute_notebook(
+    path: str,
+    cell_timeout: int,
+    notebook_timeout: int,
+    device: str,
+    warm: bool = True,
+    sandbox_workdir: str | None = None,
+    secret: str | None = None,
+) -> ExecResult:
     """Execute the notebook at ``path`` and decide its graded cells; write it back in place.
 
     With ``warm`` the kernel is forked from the warm fork server (:mod:`autograder.forkserver`);
@@ -151,6 +177,7 @@ def execute_notebook(path: str, cell_timeout: int, notebook_timeout: int, device
     ``secret`` seeds the hidden cases (made here, in the grader; never given to the kernel).
     """
     from convcourse.grading import set_secret
+
     set_secret(secret)
     start = time.monotonic()
     nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
@@ -168,18 +195,23 @@ def execute_notebook(path: str, cell_timeout: int, notebook_timeout: int, device
     config.KernelManager.ip = os.path.join(ipc_dir, "k")
     env, policy = kernel_env(device), None
     if sandbox_workdir:
-        policy = sb.policy(os.path.dirname(os.path.abspath(path)), ipc_dir, Path(sandbox_workdir),
-                           cpu_seconds=int(notebook_timeout) + 30, cuda=device == "cuda")
+        policy = sb.policy(
+            os.path.dirname(os.path.abspath(path)),
+            ipc_dir,
+            Path(sandbox_workdir),
+            cpu_seconds=int(notebook_timeout) + 30,
+            cuda=device == "cuda",
+        )
         sb.prepare_folders(policy)
         env[sb.ENV_KEY] = json.dumps(policy)
     from .forkserver import ForkKernelManager, GradingKernelManager
+
     manager = ForkKernelManager if warm else GradingKernelManager
     config[manager.__name__].kernel_env = env
     config[manager.__name__].judge_socket = channel.path
     config[manager.__name__].error_file = os.path.join(ipc_dir, "kernel-error.txt")
     try:
-        problem = _run(nb, path, config, cell_timeout, notebook_timeout,
-                       {"kernel_manager_class": manager}, channel)
+        problem = _run(nb, path, config, cell_timeout, notebook_timeout, {"kernel_manager_class": manager}, channel)
         error = _kernel_error(os.path.join(ipc_dir, "kernel-error.txt"))
     finally:
         channel.close()
@@ -190,8 +222,13 @@ def execute_notebook(path: str, cell_timeout: int, notebook_timeout: int, device
         shutil.rmtree(ipc_dir, ignore_errors=True)
     if error:
         problem = f"{problem}; the kernel could not start: {error}"
-    timed_out = sum(1 for c in nb.cells if c.cell_type == "code"
-                    for o in c.get("outputs", []) if o.get("ename") == "CellTimeoutError")
+    timed_out = sum(
+        1
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.get("ename") == "CellTimeoutError"
+    )
     if timed_out and problem is None:
         problem = f"{timed_out} cell(s) ran past the {cell_timeout} s cell limit"
     if channel.fault:

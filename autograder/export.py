@@ -3,6 +3,7 @@
 - ``grades.csv``: one row per student and assignment (score, max_score);
 - ``grades_by_item.csv``: one row per student, assignment, notebook and graded item.
 """
+
 from __future__ import annotations
 
 import csv
@@ -32,8 +33,16 @@ def item_grades(settings: Settings) -> list[ItemGrade]:
             for submission in assignment.submissions:
                 for nb in submission.notebooks:
                     for grade in nb.grades:
-                        rows.append(ItemGrade(submission.student.id, assignment.name, nb.name,
-                                              grade.name, float(grade.score), float(grade.max_score)))
+                        rows.append(
+                            ItemGrade(
+                                submission.student.id,
+                                assignment.name,
+                                nb.name,
+                                grade.name,
+                                float(grade.score),
+                                float(grade.max_score),
+                            )
+                        )
     return sorted(rows, key=lambda r: (r.student, r.assignment, r.notebook, r.item))
 
 

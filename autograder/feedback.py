@@ -5,6 +5,7 @@ tests and lets students read the checks. This page shows, per graded item, only 
 points earned out of the points possible and the one-line reason for a failure.
 It never contains the source of a test or a solution.
 """
+
 from __future__ import annotations
 
 import html
@@ -37,8 +38,7 @@ def failure_message(cell) -> str | None:
 
 def _graded_cells(path: Path) -> dict:
     nb = nbformat.read(str(path), as_version=4)
-    return {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells
-            if c.metadata.get("nbgrader", {}).get("grade")}
+    return {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
 
 
 def render(student: str, assignment: str, notebook: str, items: list, cells: dict) -> str:
@@ -49,8 +49,10 @@ def render(student: str, assignment: str, notebook: str, items: list, cells: dic
         msg = failure_message(cells[it.item]) if it.item in cells else "not graded"
         ok = it.score >= it.max_score
         reason = "passed" if ok and msg is None else (msg or "no points")
-        rows.append(f"<tr class='{'ok' if ok else 'fail'}'><td>{html.escape(it.item)}</td>"
-                    f"<td>{it.score:g} / {it.max_score:g}</td><td>{html.escape(reason)}</td></tr>")
+        rows.append(
+            f"<tr class='{'ok' if ok else 'fail'}'><td>{html.escape(it.item)}</td>"
+            f"<td>{it.score:g} / {it.max_score:g}</td><td>{html.escape(reason)}</td></tr>"
+        )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Feedback: {html.escape(assignment)} / {html.escape(notebook)} for {html.escape(student)}</title>
@@ -67,8 +69,7 @@ seen; fix the problem, check your notebook again with the visible tests, and res
 """
 
 
-def feedback(settings: Settings, assignments: list[str] | None = None,
-             students: list[str] | None = None) -> list[Path]:
+def feedback(settings: Settings, assignments: list[str] | None = None, students: list[str] | None = None) -> list[Path]:
     grouped: dict[tuple[str, str, str], list] = {}
     for it in item_grades(settings):
         if (assignments and it.assignment not in assignments) or (students and it.student not in students):

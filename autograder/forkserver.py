@@ -18,6 +18,7 @@ The grader side is an ordinary jupyter_client kernel manager whose provisioner a
 fork server for a child instead of starting ``python -m ipykernel``; nbclient and
 nbgrader's Execute work with it unchanged.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -40,19 +41,41 @@ KERNEL_ERROR = ".kernel-error.txt"  # written in the notebook's folder when a ke
 # support alone, debugpy, costs about half a second per kernel otherwise).
 # The grader-side package (convcourse.grading: cases, oracles) is deliberately not among them:
 # a kernel never holds it (the sandbox hides it, and this process never imports it).
-WARM_MODULES = ("numpy", "torch", "torch.nn", "torch.nn.functional", "torch.utils.flop_counter",
-                "torchvision", "cloudpickle", "convcourse.check", "convcourse.device", "convcourse.data",
-                "convcourse.hidden", "IPython", "IPython.core.debugger", "IPython.core.completerlib",
-                "IPython.core.oinspect", "IPython.extensions.storemagic", "faulthandler",
-                "tornado.platform.asyncio", "sqlite3", "pdb", "pydoc",
-                "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell",
-                "ipykernel.debugger", "debugpy")
+WARM_MODULES = (
+    "numpy",
+    "torch",
+    "torch.nn",
+    "torch.nn.functional",
+    "torch.utils.flop_counter",
+    "torchvision",
+    "cloudpickle",
+    "convcourse.check",
+    "convcourse.device",
+    "convcourse.data",
+    "convcourse.hidden",
+    "IPython",
+    "IPython.core.debugger",
+    "IPython.core.completerlib",
+    "IPython.core.oinspect",
+    "IPython.extensions.storemagic",
+    "faulthandler",
+    "tornado.platform.asyncio",
+    "sqlite3",
+    "pdb",
+    "pydoc",
+    "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+    "ipykernel.zmqshell",
+    "ipykernel.debugger",
+    "debugpy",
+)
 
 
 def _die_with_parent() -> None:
     """Ask Linux to kill this process when its parent dies (no orphaned kernels after a kill)."""
     try:
         import ctypes
+
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
@@ -70,6 +93,7 @@ def _reap(signum, frame):
 
 def _warm_up():
     import importlib
+
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # debugpy's import-time warning
     for name in WARM_MODULES:
         try:
@@ -78,12 +102,14 @@ def _warm_up():
             pass
     import torch
     import torch.nn.functional as F
+
     torch.set_num_threads(1)
     x = torch.rand(2, 3, 8, 8, requires_grad=True)
     y = F.max_pool2d(F.conv2d(x, torch.rand(4, 3, 3, 3), padding=1), 2)
     (y.sum() + (x.flatten(1) @ torch.rand(192, 2)).sum()).backward()
     F.avg_pool2d(F.unfold(x, 3, padding=1).reshape(2, 27, 8, 8), 2)
     from convcourse.check import forbid
+
     with forbid("convolution"):  # the dispatcher-level check's first use is slow: pay it here
         torch.ones(2) + 1
 
@@ -96,6 +122,7 @@ def _child(request: dict, prepare_child) -> None:
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     from .sandbox import close_inherited
+
     close_inherited()  # a kernel keeps nothing of the fork server's
     os.chdir(request["cwd"])
     os.environ.clear()
@@ -106,12 +133,15 @@ def _child(request: dict, prepare_child) -> None:
         prepare_child(request)
     if request.get("judge_socket"):  # before any student code: the channel and the audit hook
         from convcourse.hidden import attach
+
         attach(request["judge_socket"])
     import tempfile
+
     fd, connection_file = tempfile.mkstemp(prefix="kernel-", suffix=".json")
     with os.fdopen(fd, "w") as f:
         f.write(connection)
     from ipykernel.kernelapp import IPKernelApp
+
     app = IPKernelApp.instance()
     app.initialize(["-f", connection_file, "--HistoryManager.hist_file=:memory:"])
     app.start()
@@ -141,6 +171,7 @@ def _serve(conn, prepare_child) -> None:
                 code = 1
                 try:  # leave the reason where the grader looks for it (the run's private folder)
                     import traceback
+
                     fd = os.open(request["error_file"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
                     with os.fdopen(fd, "w") as f:
                         f.write(traceback.format_exc()[-4000:])
@@ -157,9 +188,9 @@ class ForkServer:
     def __init__(self, prepare_child=None):
         ctx = multiprocessing.get_context("spawn")
         self._conn, child_conn = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child_conn, prepare_child), daemon=True,
-                                 name="course-forkserver")
+        self._proc = ctx.Process(target=_serve, args=(child_conn, prepare_child), daemon=True, name="course-forkserver")
         from .config import SECRET_ENV
+
         secret = os.environ.pop(SECRET_ENV, None)  # the zygote's environment block is every kernel's
         try:
             self._proc.start()
@@ -248,9 +279,16 @@ class ForkProvisioner(LocalProvisioner):
     async def launch_kernel(self, cmd, **kwargs):
         km = self.parent
         from .sandbox import enter
-        pid = server(prepare_child=enter).spawn_kernel({
-            "connection_file": km.connection_file, "cwd": kwargs.get("cwd") or os.getcwd(),
-            "env": dict(km.kernel_env), "judge_socket": km.judge_socket, "error_file": km.error_file})
+
+        pid = server(prepare_child=enter).spawn_kernel(
+            {
+                "connection_file": km.connection_file,
+                "cwd": kwargs.get("cwd") or os.getcwd(),
+                "env": dict(km.kernel_env),
+                "judge_socket": km.judge_socket,
+                "error_file": km.error_file,
+            }
+        )
         self.process = ForkedKernel(pid)
         self.pid = self.pgid = pid
         await self._sockets_bound(km)
@@ -320,6 +358,7 @@ class GradingKernelManager(AsyncKernelManager):
         env = dict(self.kernel_env)
         if self.judge_socket:
             from convcourse.hidden import JUDGE_ENV
+
             env[JUDGE_ENV] = self.judge_socket  # a cold kernel connects on its first hidden test
         kw["env"] = env
         return await super()._async_pre_start_kernel(**kw)
@@ -335,6 +374,5 @@ class ForkKernelManager(GradingKernelManager):
     async def _async_pre_start_kernel(self, **kw):
         self.kernel_id = self.kernel_id or str(uuid.uuid4())
         if self.provisioner is None:
-            self.provisioner = ForkProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec,
-                                               parent=self)
+            self.provisioner = ForkProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self)
         return await super()._async_pre_start_kernel(**kw)

@@ -17,6 +17,7 @@ it never stops the others. A submission whose files have not changed since it wa
 graded is skipped (``--force`` regrades), so a run that was killed midway resumes where
 it stopped and a second run changes nothing.
 """
+
 from __future__ import annotations
 
 import concurrent.futures as cf
@@ -74,8 +75,14 @@ class Score(Autograde):
     def convert_single_notebook(self, notebook_filename):
         self._sanitizing = False
         self.exporter._preprocessors = []
-        for pp in (IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
-                   AssignLatePenalties, CheckCellMetadata):
+        for pp in (
+            IgnorePattern,
+            ClearMetadataPreprocessor,
+            LimitOutput,
+            SaveAutoGrades,
+            AssignLatePenalties,
+            CheckCellMetadata,
+        ):
             self.exporter.register_preprocessor(pp)
         BaseConverter.convert_single_notebook(self, notebook_filename)
 
@@ -87,9 +94,10 @@ class Score(Autograde):
 @dataclass
 class Outcome:
     """What happened to one submission (student, assignment) in this run."""
+
     student: str
     assignment: str
-    status: str = "graded"          # graded, flagged or skipped (already graded)
+    status: str = "graded"  # graded, flagged or skipped (already graded)
     score: float = 0.0
     max_score: float = 0.0
     seconds: float = 0.0
@@ -177,8 +185,11 @@ def _locked_sources(assignment: str, notebook: str) -> dict[str, str]:
 @functools.lru_cache(maxsize=64)
 def _read_locked(path: str, mtime_ns: int, size: int) -> dict[str, str]:
     nb = nbformat.read(path, as_version=4)
-    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
-            if c.metadata.get("nbgrader", {}).get("locked") or c.metadata.get("nbgrader", {}).get("grade")}
+    return {
+        c.metadata["nbgrader"]["grade_id"]: c.source
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("locked") or c.metadata.get("nbgrader", {}).get("grade")
+    }
 
 
 def _edited_cells(nb, assignment: str, notebook: str) -> list[str]:
@@ -213,8 +224,10 @@ def _check_notebooks(folder: Path, expected: list[str]) -> tuple[list[str], list
         return [f"{base}: {e.reason}"], []
     problems = [f"{base}/{rel}: {why}" for rel, why in walk.problems]
     big = {r for r, size in walk.files.items() if size > NOTEBOOK_LIMIT}
-    problems += [f"{base}/{r}: too large ({size_text(walk.files[r])}, the limit is "
-                 f"{size_text(NOTEBOOK_LIMIT)})" for r in sorted(big)]
+    problems += [
+        f"{base}/{r}: too large ({size_text(walk.files[r])}, the limit is {size_text(NOTEBOOK_LIMIT)})"
+        for r in sorted(big)
+    ]
     warnings: list[str] = []
     for r in (r for r in walk.files if len(r.parts) == 1 and r.suffix == ".ipynb" and r not in big):
         p, rel = folder / r.name, f"{base}/{r.name}"
@@ -268,8 +281,9 @@ def _read_scores(settings: Settings, outs: list[Outcome]) -> None:
             out.score, out.max_score = float(s.score), float(s.max_score)
 
 
-def find_submissions(settings: Settings, assignments: list[str] | None,
-                     students: list[str] | None) -> list[tuple[str, str]]:
+def find_submissions(
+    settings: Settings, assignments: list[str] | None, students: list[str] | None
+) -> list[tuple[str, str]]:
     root = settings.workdir / "submitted"
     known = notebooks_by_assignment()
     chosen = assignments or list(known)
@@ -288,9 +302,13 @@ def find_submissions(settings: Settings, assignments: list[str] | None,
     return found
 
 
-def autograde(settings: Settings, assignments: list[str] | None = None,
-              students: list[str] | None = None, force: bool = False,
-              progress: bool = True) -> list[Outcome]:
+def autograde(
+    settings: Settings,
+    assignments: list[str] | None = None,
+    students: list[str] | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> list[Outcome]:
     """Grade the chosen submissions; return one :class:`Outcome` per submission.
 
     The three phases overlap: a submission goes to a worker as soon as it is prepared, and
@@ -305,12 +323,14 @@ def autograde(settings: Settings, assignments: list[str] | None = None,
             raise CourseError("the sandbox needs warm kernels: drop --cold, or add --no-sandbox")
         reason = sandbox_check(settings.workdir)
         if reason:
-            raise CourseError(f"{reason}. Grading refuses to run student code unsandboxed; "
-                              f"pass --no-sandbox to do it anyway (the report records it)")
+            raise CourseError(
+                f"{reason}. Grading refuses to run student code unsandboxed; "
+                f"pass --no-sandbox to do it anyway (the report records it)"
+            )
     for a in sorted({a for _, a in pairs}):
         ensure_in_gradebook(settings, a)
     outcomes = {key: Outcome(*key) for key in pairs}
-    remaining: dict[tuple[str, str], int] = {}   # notebooks still running, per submission
+    remaining: dict[tuple[str, str], int] = {}  # notebooks still running, per submission
     fingerprints: dict[tuple[str, str], dict] = {}  # the files each running submission was prepared from
 
     def finished(key, result: ExecResult) -> None:
@@ -344,8 +364,7 @@ def autograde(settings: Settings, assignments: list[str] | None = None,
     return result
 
 
-def _prepare(settings: Settings, out: Outcome, notebooks: list[str], fingerprint: dict,
-             force: bool) -> list[str]:
+def _prepare(settings: Settings, out: Outcome, notebooks: list[str], fingerprint: dict, force: bool) -> list[str]:
     """Check and sanitise one submission (submitted/ -> autograded/); return the notebooks
     to execute, none if it is unchanged since it was graded (same ``fingerprint``) or cannot
     be graded."""
@@ -401,10 +420,16 @@ class _Runner:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.args = (settings.cell_timeout, settings.notebook_timeout, settings.device,
-                     settings.warm, str(settings.workdir) if settings.sandbox else None, settings.secret)
-        self.pending: dict = {}           # future -> key
-        self.finished: list = []          # results of the in-process mode
+        self.args = (
+            settings.cell_timeout,
+            settings.notebook_timeout,
+            settings.device,
+            settings.warm,
+            str(settings.workdir) if settings.sandbox else None,
+            settings.secret,
+        )
+        self.pending: dict = {}  # future -> key
+        self.finished: list = []  # results of the in-process mode
         self.pool = self.client = self.cluster = None
         self._n = 0
 
@@ -413,17 +438,18 @@ class _Runner:
         if s.cluster:
             import dask
             from distributed import Client, LocalCluster
+
             # Workers start the warm fork server as a child process: they must not be daemonic.
             with dask.config.set({"distributed.worker.daemon": False}):
                 if s.cluster == "local":
-                    self.cluster = LocalCluster(n_workers=max(1, s.jobs), threads_per_worker=1,
-                                                processes=True, dashboard_address=None)
+                    self.cluster = LocalCluster(
+                        n_workers=max(1, s.jobs), threads_per_worker=1, processes=True, dashboard_address=None
+                    )
                     self.client = Client(self.cluster)
                 else:
                     self.client = Client(s.cluster)
         elif s.jobs > 1:
-            self.pool = cf.ProcessPoolExecutor(max_workers=s.jobs,
-                                               mp_context=multiprocessing.get_context("spawn"))
+            self.pool = cf.ProcessPoolExecutor(max_workers=s.jobs, mp_context=multiprocessing.get_context("spawn"))
         return self
 
     def __exit__(self, *exc):
@@ -437,8 +463,9 @@ class _Runner:
     def submit(self, key, path: str) -> None:
         if self.client is not None:
             self._n += 1
-            fut = self.client.submit(_safe_execute, path, *self.args, pure=False,
-                                     key=f"grade-{self._n}-{Path(path).name}")
+            fut = self.client.submit(
+                _safe_execute, path, *self.args, pure=False, key=f"grade-{self._n}-{Path(path).name}"
+            )
         elif self.pool is not None:
             fut = self.pool.submit(_safe_execute, path, *self.args)
         else:
@@ -471,12 +498,16 @@ def _safe_execute(path: str, *args) -> ExecResult:
 
 def _bar(total: int, enabled: bool):
     from tqdm.auto import tqdm
+
     return tqdm(total=total, desc="grading", unit="submission", disable=not enabled or total == 0)
 
 
 def _write_report(settings: Settings, outcomes: list[Outcome]) -> None:
-    report = {"device": settings.device, "sandbox": "on" if settings.sandbox else "OFF (--no-sandbox)",
-              "submissions": [asdict(o) for o in outcomes]}
+    report = {
+        "device": settings.device,
+        "sandbox": "on" if settings.sandbox else "OFF (--no-sandbox)",
+        "submissions": [asdict(o) for o in outcomes],
+    }
     (settings.workdir / "autograde-report.json").write_text(json.dumps(report, indent=1))
 
 
@@ -484,11 +515,14 @@ def summary(outcomes: list[Outcome]) -> str:
     """A plain-text table of the run: one line per submission, then flagged ones and why."""
     lines = [f"{'student':<20} {'assignment':<10} {'score':>11} {'time':>7}  status"]
     for o in sorted(outcomes, key=lambda o: (o.assignment, o.student)):
-        lines.append(f"{o.student:<20} {o.assignment:<10} {o.score:>5g} / {o.max_score:<3g} "
-                     f"{o.seconds:>6.1f}s  {o.status}")
+        lines.append(
+            f"{o.student:<20} {o.assignment:<10} {o.score:>5g} / {o.max_score:<3g} {o.seconds:>6.1f}s  {o.status}"
+        )
     counts = {s: sum(o.status == s for o in outcomes) for s in ("graded", "flagged", "skipped")}
-    lines.append(f"{counts['graded']} graded, {counts['flagged']} flagged, "
-                 f"{counts['skipped']} already graded (unchanged; --force regrades)")
+    lines.append(
+        f"{counts['graded']} graded, {counts['flagged']} flagged, "
+        f"{counts['skipped']} already graded (unchanged; --force regrades)"
+    )
     flagged = [o for o in outcomes if o.problems]
     if flagged:
         lines.append("Problems:")

@@ -13,6 +13,7 @@ later can connect. A thread serves that one connection:
 - audit reports from the kernel's hook are kept as evidence, tied to the item whose hidden
   cases were running when they arrived (that item then fails).
 """
+
 from __future__ import annotations
 
 import json
@@ -29,13 +30,14 @@ from convcourse import hidden
 from convcourse.grading import RESULTS_LIMIT
 
 CALL = re.compile(r"""run_hidden\(\s*["']([\w.]+)["']\s*,\s*(.+?)\)\s*$""", re.M)
-FRAME_LIMIT = 1 << 16           # bytes of a request or an audit report
+FRAME_LIMIT = 1 << 16  # bytes of a request or an audit report
 ACCEPT_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
 class HiddenCall:
     """One ``run_hidden(item, expression)`` line of a test cell in the course's source."""
+
     item: str
     expression: str
 
@@ -44,10 +46,11 @@ class HiddenCall:
 class Plan:
     """What the course's source says about one notebook: the hidden calls of each test cell,
     the forbidden family of each item, and the file names ipykernel gives its locked cells."""
+
     calls: dict[str, tuple[HiddenCall, ...]]
     locked_files: frozenset[str]
     locked_sources: frozenset[str]
-    test_ids: dict[str, str]            # source of a test cell -> its grade_id
+    test_ids: dict[str, str]  # source of a test cell -> its grade_id
 
     def test_id(self, source: str) -> str | None:
         """The grade_id of the course's test cell with exactly this source, if any."""
@@ -57,6 +60,7 @@ class Plan:
 def cell_file(source: str) -> str:
     """The file name ipykernel gives a cell's code (its murmur2 hash), as the audit hook sees it."""
     from ipykernel.compiler import get_tmp_hash_seed, murmur2_x86
+
     return f"{murmur2_x86(source, get_tmp_hash_seed())}.py"
 
 
@@ -93,13 +97,15 @@ def split_cells(nb, plan: Plan) -> tuple[list[tuple[str, str]], list[str]]:
 @dataclass
 class Evidence:
     """Something the kernel did that a grader should look at."""
+
     text: str
-    item: str | None = None     # the item whose hidden cases were running, if any
+    item: str | None = None  # the item whose hidden cases were running, if any
 
 
 @dataclass
 class Channel:
     """Serves one kernel (see the module docstring)."""
+
     folder: str
     plan: Plan
     device: str
@@ -114,8 +120,8 @@ class Channel:
         self._listener.listen(1)
         self._lock = threading.Lock()
         self._cell: str | None = None
-        self._cell_runs = 0                         # cells started so far
-        self._served: dict[str, int] = {}           # item -> the cell run that asked for it
+        self._cell_runs = 0  # cells started so far
+        self._served: dict[str, int] = {}  # item -> the cell run that asked for it
         self._running: str | None = None
         self._conn: socket.socket | None = None
         self.fault: str | None = None
@@ -197,13 +203,17 @@ class Channel:
             # A copied test cell asks again from another cell run: its first results stand. Two
             # requests from one run of the cell, which asks once, mean a forged request.
             forged = self._served.get(item) == run
-            self._note(f"run_hidden({item!r}) was called outside its own test cell "
-                       f"(running: {cell or 'a cell with no test'}) or twice", item if forged else None)
+            self._note(
+                f"run_hidden({item!r}) was called outside its own test cell "
+                f"(running: {cell or 'a cell with no test'}) or twice",
+                item if forged else None,
+            )
             hidden.send_frame(conn, hidden.REFUSED, b"the grader runs each hidden test once, from its own test cell")
             return
         import torch
 
         from convcourse.grading import payload
+
         self._served[item] = run
         self._running = item
         hidden.send_frame(conn, hidden.PAYLOAD, payload(item, torch.device(self.device)))

@@ -5,6 +5,7 @@ folder is ``$COURSE_WORKDIR`` (default ``<repo>/work``) and the gradebook
 ``$COURSE_DB`` (default: SQLite in the working folder). ``course`` builds the same
 configuration from ``autograder/config.py``.
 """
+
 import os
 
 from autograder.config import Settings, default_workdir, nbgrader_config

@@ -1,4 +1,5 @@
 """``course release``: regenerate ``exercises/`` from ``solutions/`` with nbgrader generate_assignment."""
+
 from __future__ import annotations
 
 import logging
@@ -33,8 +34,9 @@ def generate(settings: Settings, assignment: str, release_dir: Path) -> None:
     try:
         converter.start()
     except Exception as e:  # nbgrader logs the details; say which assignment failed
-        raise CourseError(f"nbgrader could not generate assignment {assignment!r} from "
-                          f"solutions/{assignment}: {e}") from e
+        raise CourseError(
+            f"nbgrader could not generate assignment {assignment!r} from solutions/{assignment}: {e}"
+        ) from e
 
 
 def release(settings: Settings, chosen: list[str] | None = None) -> list[str]:

@@ -20,6 +20,7 @@ says 1 KB and that inflates to 100 GB. So every read of a submission goes throug
 Every refusal is an :class:`UnsafeFile` whose message is one line naming the file and the
 problem.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,10 +33,10 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
 MB = 1 << 20
-NOTEBOOK_LIMIT = 50 * MB      # one notebook (or any one file of a submission)
-ZIP_TOTAL_LIMIT = 1024 * MB   # everything extracted from one archive
-ZIP_MEMBER_LIMIT = 50_000     # members of one archive (a class of 500 x 10 notebooks is ~10,000)
-WALK_LIMIT = 100_000          # entries listed in one folder tree
+NOTEBOOK_LIMIT = 50 * MB  # one notebook (or any one file of a submission)
+ZIP_TOTAL_LIMIT = 1024 * MB  # everything extracted from one archive
+ZIP_MEMBER_LIMIT = 50_000  # members of one archive (a class of 500 x 10 notebooks is ~10,000)
+WALK_LIMIT = 100_000  # entries listed in one folder tree
 _CHUNK = 1 * MB
 _FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 
@@ -56,9 +57,13 @@ def size_text(n: int) -> str:
 
 def _kind(mode: int) -> str | None:
     """What a non-regular file is, in words (None for a regular file or a folder)."""
-    for test, word in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO"),
-                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device")):
+    for test, word in (
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
         if test(mode):
             return word
     return None if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else "not a regular file"
@@ -102,7 +107,8 @@ def read_bounded(path: Path | str, limit: int = NOTEBOOK_LIMIT) -> bytes:
 @dataclass
 class Walk:
     """A folder tree as :func:`walk_regular` saw it."""
-    files: dict[PurePosixPath, int] = field(default_factory=dict)       # relative path -> size
+
+    files: dict[PurePosixPath, int] = field(default_factory=dict)  # relative path -> size
     problems: list[tuple[PurePosixPath, str]] = field(default_factory=list)  # relative path, why
 
 
@@ -168,6 +174,7 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
 @dataclass
 class Extracted:
     """What :func:`extract_zip` wrote, and what it refused (member name or archive, why)."""
+
     files: dict[PurePosixPath, datetime | None] = field(default_factory=dict)  # path -> time in the zip
     refused: list[tuple[str, str]] = field(default_factory=list)
 
@@ -187,7 +194,7 @@ def _declared_members(archive: Path) -> int | None:
 def _member_problem(info: zipfile.ZipInfo, member_limit: int) -> str | None:
     """Why one member must not be extracted (checked before anything is written), or None."""
     name = PurePosixPath(info.filename)
-    mode = info.external_attr >> 16          # Unix mode; its file type is 0 when not recorded
+    mode = info.external_attr >> 16  # Unix mode; its file type is 0 when not recorded
     kind = None if stat.S_IFMT(mode) in (0, stat.S_IFREG) else (_kind(mode) or "a folder")
     if name.is_absolute() or info.filename.startswith(("/", "\\")):
         return "absolute path; refused"
@@ -232,8 +239,14 @@ def _copy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, cap: 
             Path(tmp).unlink(missing_ok=True)
 
 
-def extract_zip(archive: Path, dest: Path, *, member_limit: int = NOTEBOOK_LIMIT,
-                total_limit: int = ZIP_TOTAL_LIMIT, max_members: int = ZIP_MEMBER_LIMIT) -> Extracted:
+def extract_zip(
+    archive: Path,
+    dest: Path,
+    *,
+    member_limit: int = NOTEBOOK_LIMIT,
+    total_limit: int = ZIP_TOTAL_LIMIT,
+    max_members: int = ZIP_MEMBER_LIMIT,
+) -> Extracted:
     """Extract the acceptable members of ``archive`` into the (empty) folder ``dest``.
 
     Every member is checked before anything is written; a bad member is refused and the
@@ -257,8 +270,9 @@ def extract_zip(archive: Path, dest: Path, *, member_limit: int = NOTEBOOK_LIMIT
         checked = [(i, _member_problem(i, member_limit)) for i in infos]
         total = sum(i.file_size for i, why in checked if why is None)
         if total > total_limit:
-            return _refuse_all(archive, f"{size_text(total)} once extracted, more than the "
-                                        f"{size_text(total_limit)} accepted")
+            return _refuse_all(
+                archive, f"{size_text(total)} once extracted, more than the {size_text(total_limit)} accepted"
+            )
         names = Counter(i.filename for i in infos)
         for info, why in checked:
             if why is None and names[info.filename] > 1:

@@ -29,6 +29,7 @@ IPython kernel, with plain kernel mechanisms:
 :func:`check` tries all of this once in a throw-away child, so that grading refuses to
 start with a clear reason when the sandbox cannot work (``--no-sandbox`` opts out).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -49,8 +50,16 @@ from .config import REPO, SOLUTIONS
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWNET = 0x00020000, 0x04000000, 0x08000000, 0x40000000
 CLONE_NEWPID = 0x20000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = \
-    1, 2, 4, 8, 32, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
+    1,
+    2,
+    4,
+    8,
+    32,
+    4096,
+    16384,
+    1 << 18,
+)
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 NOBODY = 65534
 ENV_KEY = "COURSE_SANDBOX"
@@ -75,6 +84,7 @@ def _call(name, *args, what: str | None = None):
 def _mount(src, target, fstype, flags, data=None):
     def enc(s):
         return s.encode() if isinstance(s, str) else s
+
     _call("mount", enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data))
 
 
@@ -85,25 +95,58 @@ def cgroup_prefix(workdir: Path) -> str:
     return f"{CGROUP_PREFIX}{digest}-"
 
 
-def policy(notebook_dir: str, ipc_dir: str, workdir: Path, *, cpu_seconds: int,
-           cuda: bool, memory_bytes: int = 8 << 30, file_bytes: int = 1 << 30,
-           processes: int = 256, open_files: int = 1024, disk_bytes: int = 512 << 20,
-           tmp_bytes: int = 256 << 20, shm_bytes: int = 64 << 20) -> dict:
+def policy(
+    notebook_dir: str,
+    ipc_dir: str,
+    workdir: Path,
+    *,
+    cpu_seconds: int,
+    cuda: bool,
+    memory_bytes: int = 8 << 30,
+    file_bytes: int = 1 << 30,
+    processes: int = 256,
+    open_files: int = 1024,
+    disk_bytes: int = 512 << 20,
+    tmp_bytes: int = 256 << 20,
+    shm_bytes: int = 64 << 20,
+) -> dict:
     """What the kernel of one notebook may see and use. The one real folder it may write in is
     ``ipc_dir`` (its sockets; a small tmpfs of its own, see :func:`bound_folder`); everything
     else it writes goes to tmpfs and disappears with it."""
-    hide = [str(Path(workdir).resolve()), str(SOLUTIONS), str(REPO / ".git"), str(REPO / "work"),
-            *(str(p) for p in GRADER_CODE), "/root", "/home"]
+    hide = [
+        str(Path(workdir).resolve()),
+        str(SOLUTIONS),
+        str(REPO / ".git"),
+        str(REPO / "work"),
+        *(str(p) for p in GRADER_CODE),
+        "/root",
+        "/home",
+    ]
     # What the kernel needs even where it lies under a hidden folder or under /tmp: the course,
     # Python itself (pyenv keeps it under /root) and the data sets, all read-only.
-    wanted: list[str | Path | None] = [REPO, sys.prefix, sys.base_prefix, REPO.parent / "shared",
-                                       os.environ.get("FASHION_MNIST_DIR")]
+    wanted: list[str | Path | None] = [
+        REPO,
+        sys.prefix,
+        sys.base_prefix,
+        REPO.parent / "shared",
+        os.environ.get("FASHION_MNIST_DIR"),
+    ]
     show = sorted({os.path.realpath(p) for p in wanted if p and os.path.isdir(p)})
-    return {"notebook_dir": notebook_dir, "ipc_dir": ipc_dir, "hide": hide, "show": show,
-            "cgroup": f"{cgroup_prefix(workdir)}{uuid.uuid4().hex[:12]}",
-            "cpu_seconds": cpu_seconds, "memory_bytes": None if cuda else memory_bytes,
-            "file_bytes": file_bytes, "processes": processes, "open_files": open_files,
-            "disk_bytes": disk_bytes, "tmp_bytes": tmp_bytes, "shm_bytes": shm_bytes}
+    return {
+        "notebook_dir": notebook_dir,
+        "ipc_dir": ipc_dir,
+        "hide": hide,
+        "show": show,
+        "cgroup": f"{cgroup_prefix(workdir)}{uuid.uuid4().hex[:12]}",
+        "cpu_seconds": cpu_seconds,
+        "memory_bytes": None if cuda else memory_bytes,
+        "file_bytes": file_bytes,
+        "processes": processes,
+        "open_files": open_files,
+        "disk_bytes": disk_bytes,
+        "tmp_bytes": tmp_bytes,
+        "shm_bytes": shm_bytes,
+    }
 
 
 def prepare_folders(p: dict) -> None:
@@ -116,6 +159,7 @@ def prepare_folders(p: dict) -> None:
 
 
 # --- cgroups -------------------------------------------------------------------------------
+
 
 def _cgroup_bases() -> list[Path]:
     """The hierarchies a kernel's cgroup is made in: the cgroup2 one (pure v2 at
@@ -211,7 +255,7 @@ def cleanup(p: dict, seconds: float = 5.0) -> None:
                 _remove_cgroup(group, seconds)
 
 
-IPC_BYTES = 16 << 20   # the run's private folder (sockets, a kernel's error): tiny on purpose
+IPC_BYTES = 16 << 20  # the run's private folder (sockets, a kernel's error): tiny on purpose
 
 
 def bound_folder(path: str, size: int = IPC_BYTES) -> None:
@@ -227,6 +271,7 @@ def release_folder(path: str) -> None:
 
 
 # --- the PID namespace ---------------------------------------------------------------------
+
 
 def _wait_then_exit(pid: int) -> None:
     """The outer process: wait for the kernel (the inner one) and exit with its status. It
@@ -254,6 +299,7 @@ def _enter_pid_namespace() -> None:
 
 # --- mounts --------------------------------------------------------------------------------
 
+
 def _bind_back(handles: dict) -> None:
     """Bind each folder (held open by a handle) at its own path again."""
     for target, fd in handles.items():
@@ -278,8 +324,9 @@ def _copy_file(src_dir: int, name: str, dest_dir: int, budget: int) -> int:
         st = os.fstat(src)
         if not stat.S_ISREG(st.st_mode) or st.st_size > budget:
             return 0
-        dest = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                       0o644, dir_fd=dest_dir)
+        dest = os.open(
+            name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=dest_dir
+        )
         try:
             left = st.st_size
             while left > 0:
@@ -379,16 +426,23 @@ def _read_only_rest(writable: set) -> None:
 
 def _mounts(p: dict) -> None:
     """The kernel's file system view (in the inner process: its /proc is the new namespace's)."""
-    _call("unshare", CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS,
-          what="unshare(mount, network, IPC, UTS namespaces)")
+    _call(
+        "unshare",
+        CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS,
+        what="unshare(mount, network, IPC, UTS namespaces)",
+    )
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
+
     # Handles on what must stay visible, taken in the new namespace before anything is covered.
     def opened(path):
         return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
     real, ipc = opened(p["notebook_dir"]), {p["ipc_dir"]: opened(p["ipc_dir"])}
     show = {path: opened(path) for path in p["show"]}
+
     def under(path, top):
         return path == top or path.startswith(top.rstrip("/") + "/")
+
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     _tmpfs("/dev/shm", p["shm_bytes"])
     _tmpfs("/tmp", p["tmp_bytes"])
@@ -401,10 +455,15 @@ def _mounts(p: dict) -> None:
 
 # --- entering ------------------------------------------------------------------------------
 
+
 def _limits_and_nobody(p: dict) -> None:
-    limits = [(resource.RLIMIT_CPU, p["cpu_seconds"]), (resource.RLIMIT_FSIZE, p["file_bytes"]),
-              (resource.RLIMIT_NOFILE, p["open_files"]), (resource.RLIMIT_CORE, 0),
-              (resource.RLIMIT_NPROC, p["processes"] * 8)]
+    limits = [
+        (resource.RLIMIT_CPU, p["cpu_seconds"]),
+        (resource.RLIMIT_FSIZE, p["file_bytes"]),
+        (resource.RLIMIT_NOFILE, p["open_files"]),
+        (resource.RLIMIT_CORE, 0),
+        (resource.RLIMIT_NPROC, p["processes"] * 8),
+    ]
     if p["memory_bytes"]:
         limits.append((resource.RLIMIT_AS, p["memory_bytes"]))
     for which, value in limits:
@@ -457,8 +516,13 @@ def enter(request: dict) -> None:
     _forget_grader_modules()
     home = "/tmp/home"
     os.makedirs(home, exist_ok=True)
-    os.environ.update(HOME=home, IPYTHONDIR=f"{home}/.ipython", MPLCONFIGDIR=f"{home}/.matplotlib",
-                      XDG_CACHE_HOME=f"{home}/.cache", TORCH_HOME=f"{home}/.torch")
+    os.environ.update(
+        HOME=home,
+        IPYTHONDIR=f"{home}/.ipython",
+        MPLCONFIGDIR=f"{home}/.matplotlib",
+        XDG_CACHE_HOME=f"{home}/.cache",
+        TORCH_HOME=f"{home}/.torch",
+    )
 
 
 def _probe(p: dict, report: int) -> str:

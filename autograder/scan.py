@@ -19,6 +19,7 @@ a look at the code itself cannot. From the syntax trees of the student's cells:
    machinery, the grader's own modules) fail **every** item of the notebook: from the moment
    they run, nothing the kernel sends back can be trusted.
 """
+
 from __future__ import annotations
 
 import ast
@@ -30,40 +31,160 @@ from convcourse.check import FORBIDDEN_FAMILIES
 from .judge import Plan, split_cells
 
 FAMILY_NAMES = {
-    "convolution": FORBIDDEN_FAMILIES["convolution"] | {
-        "Conv1d", "Conv2d", "Conv3d", "LazyConv1d", "LazyConv2d", "LazyConv3d", "ConvTranspose1d",
-        "ConvTranspose2d", "ConvTranspose3d", "LazyConvTranspose2d", "correlate", "correlate2d",
-        "convolve", "convolve2d", "fftconvolve", "oaconvolve", "conv_tbc", "conv1d_input",
-        "conv1d_weight", "conv2d_input", "conv2d_weight", "conv3d_input", "conv3d_weight"},
-    "pooling": FORBIDDEN_FAMILIES["pooling"] | {
-        "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
-        "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "LPPool2d", "FractionalMaxPool2d",
-        "adaptive_avg_pool1d", "adaptive_max_pool1d", "maximum_filter", "uniform_filter"},
-    "upsampling": FORBIDDEN_FAMILIES["upsampling"] | {
-        "interpolate", "upsample", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
-        "grid_sample", "affine_grid"},
+    "convolution": FORBIDDEN_FAMILIES["convolution"]
+    | {
+        "Conv1d",
+        "Conv2d",
+        "Conv3d",
+        "LazyConv1d",
+        "LazyConv2d",
+        "LazyConv3d",
+        "ConvTranspose1d",
+        "ConvTranspose2d",
+        "ConvTranspose3d",
+        "LazyConvTranspose2d",
+        "correlate",
+        "correlate2d",
+        "convolve",
+        "convolve2d",
+        "fftconvolve",
+        "oaconvolve",
+        "conv_tbc",
+        "conv1d_input",
+        "conv1d_weight",
+        "conv2d_input",
+        "conv2d_weight",
+        "conv3d_input",
+        "conv3d_weight",
+    },
+    "pooling": FORBIDDEN_FAMILIES["pooling"]
+    | {
+        "MaxPool1d",
+        "MaxPool2d",
+        "MaxPool3d",
+        "AvgPool1d",
+        "AvgPool2d",
+        "AvgPool3d",
+        "AdaptiveAvgPool2d",
+        "AdaptiveMaxPool2d",
+        "LPPool2d",
+        "FractionalMaxPool2d",
+        "adaptive_avg_pool1d",
+        "adaptive_max_pool1d",
+        "maximum_filter",
+        "uniform_filter",
+    },
+    "upsampling": FORBIDDEN_FAMILIES["upsampling"]
+    | {
+        "interpolate",
+        "upsample",
+        "Upsample",
+        "UpsamplingNearest2d",
+        "UpsamplingBilinear2d",
+        "grid_sample",
+        "affine_grid",
+    },
 }
 REFLECTIVE_CALLS = {"vars", "globals", "locals", "breakpoint", "get_ipython", "setattr", "delattr"}
 # Names whose mere use is tampering: code from strings, and attribute access by computed names.
 TAMPERING_NAMES = {"eval", "exec", "compile", "__import__", "__builtins__", "attrgetter", "methodcaller"}
-REFLECTIVE_ATTRS = {"f_back", "f_globals", "f_locals", "f_code", "tb_frame", "gi_frame", "cr_frame",
-                    "meta_path", "settrace", "setprofile", "addaudithook", "__code__", "__globals__",
-                    "__closure__", "__builtins__", "__subclasses__", "__dict__", "_getframe",
-                    "_current_frames", "attrgetter", "methodcaller"}
+REFLECTIVE_ATTRS = {
+    "f_back",
+    "f_globals",
+    "f_locals",
+    "f_code",
+    "tb_frame",
+    "gi_frame",
+    "cr_frame",
+    "meta_path",
+    "settrace",
+    "setprofile",
+    "addaudithook",
+    "__code__",
+    "__globals__",
+    "__closure__",
+    "__builtins__",
+    "__subclasses__",
+    "__dict__",
+    "_getframe",
+    "_current_frames",
+    "attrgetter",
+    "methodcaller",
+}
 GRADING_ROOTS = ("torch", "convcourse", "autograder", "sys", "builtins", "IPython", "ipykernel")
 TAMPERING_BASES = {"TorchDispatchMode", "TorchFunctionMode", "BaseTorchFunctionMode"}
-DUNDERS_ALLOWED = {"__init__", "__name__", "__class__", "__len__", "__call__", "__doc__", "__module__",
-                   "__qualname__", "__repr__", "__str__", "__getitem__", "__iter__", "__next__"}
+DUNDERS_ALLOWED = {
+    "__init__",
+    "__name__",
+    "__class__",
+    "__len__",
+    "__call__",
+    "__doc__",
+    "__module__",
+    "__qualname__",
+    "__repr__",
+    "__str__",
+    "__getitem__",
+    "__iter__",
+    "__next__",
+}
 # Modules no exercise needs: importing one is reported (and fails an item whose code does it).
-MODULES_FLAGGED = ("sys", "os", "subprocess", "signal", "threading", "_thread", "concurrent", "asyncio",
-                   "multiprocessing", "socket", "pty", "resource", "traceback", "atexit", "faulthandler",
-                   "shelve", "scipy", "IPython", "ipykernel", "jupyter_client", "zmq", "base64", "codecs")
+MODULES_FLAGGED = (
+    "sys",
+    "os",
+    "subprocess",
+    "signal",
+    "threading",
+    "_thread",
+    "concurrent",
+    "asyncio",
+    "multiprocessing",
+    "socket",
+    "pty",
+    "resource",
+    "traceback",
+    "atexit",
+    "faulthandler",
+    "shelve",
+    "scipy",
+    "IPython",
+    "ipykernel",
+    "jupyter_client",
+    "zmq",
+    "base64",
+    "codecs",
+)
 # Modules whose only use here is to tamper with grading: importing one fails every item.
-MODULES_TAMPERING = ("ctypes", "gc", "inspect", "importlib", "builtins", "marshal", "pickle", "dill",
-                     "cloudpickle", "types", "code", "codeop", "dis", "cffi", "mmap", "copyreg",
-                     "autograder", "convcourse.grading", "convcourse.hidden", "torch._C", "torch.library",
-                     "torch.utils._python_dispatch", "torch.overrides", "torch._dynamo", "torch.fx",
-                     "torch._ops", "torch.ops", "torch.utils._mode_utils")
+MODULES_TAMPERING = (
+    "ctypes",
+    "gc",
+    "inspect",
+    "importlib",
+    "builtins",
+    "marshal",
+    "pickle",
+    "dill",
+    "cloudpickle",
+    "types",
+    "code",
+    "codeop",
+    "dis",
+    "cffi",
+    "mmap",
+    "copyreg",
+    "autograder",
+    "convcourse.grading",
+    "convcourse.hidden",
+    "torch._C",
+    "torch.library",
+    "torch.utils._python_dispatch",
+    "torch.overrides",
+    "torch._dynamo",
+    "torch.fx",
+    "torch._ops",
+    "torch.ops",
+    "torch.utils._mode_utils",
+)
 
 
 @dataclass(frozen=True)
@@ -71,8 +192,8 @@ class Finding:
     cell: str
     line: int
     what: str
-    forbidden: bool = False      # a routine of a forbidden family (else: reflection)
-    tampering: bool = False      # reflection whose only use is to tamper with grading
+    forbidden: bool = False  # a routine of a forbidden family (else: reflection)
+    tampering: bool = False  # reflection whose only use is to tamper with grading
 
     @property
     def text(self) -> str:
@@ -81,7 +202,7 @@ class Finding:
 
 @dataclass
 class Findings:
-    blocked: dict[str, str] = field(default_factory=dict)   # item -> reason it scores 0
+    blocked: dict[str, str] = field(default_factory=dict)  # item -> reason it scores 0
     suspicious: list[Finding] = field(default_factory=list)
 
 
@@ -99,8 +220,12 @@ class _Student:
     def __init__(self, cells: list[tuple[str, str]], course_cells: list[str]):
         self.statements = [(label, s) for label, src in cells for s in _parse(src)]
         imports = [s for src in course_cells for s in _parse(src)] + [s for _, s in self.statements]
-        self.modules = {a.asname or a.name.split(".")[0]: _module(s, a) for s in imports
-                        if isinstance(s, (ast.Import, ast.ImportFrom)) for a in s.names}
+        self.modules = {
+            a.asname or a.name.split(".")[0]: _module(s, a)
+            for s in imports
+            if isinstance(s, (ast.Import, ast.ImportFrom))
+            for a in s.names
+        }
         self.imported = set(self.modules)
         self.defs: dict[str, list] = {}
         self.patches = []
@@ -144,17 +269,18 @@ class _Student:
         for n in ast.walk(node):
             what = _reflection(n, self.imported) or _as_value(n, called)
             if what:
-                found.append(Finding(label, getattr(n, "lineno", 0), what,
-                                     tampering=_tampering(n, what, self.modules)))
+                found.append(Finding(label, getattr(n, "lineno", 0), what, tampering=_tampering(n, what, self.modules)))
             elif names and _uses(n, names, self.own):
-                found.append(Finding(label, getattr(n, "lineno", 0), f"uses {_uses(n, names, self.own)}",
-                                     forbidden=True))
+                found.append(
+                    Finding(label, getattr(n, "lineno", 0), f"uses {_uses(n, names, self.own)}", forbidden=True)
+                )
         return found
 
 
 @functools.lru_cache(maxsize=1)
 def _transformer():
     from IPython.core.inputtransformer2 import TransformerManager
+
     return TransformerManager()
 
 
@@ -233,16 +359,23 @@ def _tampering(n, what: str, modules: dict[str, str]) -> bool:
         return n.id in TAMPERING_NAMES | {"getattr"} if isinstance(n, ast.Name) else True
     if isinstance(n, ast.Attribute):
         root = modules.get(_root(n) or "", _root(n) or "")
-        return n.attr in REFLECTIVE_ATTRS or what.startswith("reads sys.modules") or (
-            what.startswith("reaches") and _in(root.split(".")[0], GRADING_ROOTS))
+        return (
+            n.attr in REFLECTIVE_ATTRS
+            or what.startswith("reads sys.modules")
+            or (what.startswith("reaches") and _in(root.split(".")[0], GRADING_ROOTS))
+        )
     return False
 
 
 def _as_value(n, called: set[int]) -> str | None:
     """``getattr`` (or another reflective builtin) passed around as a value, e.g. to
     ``functools.reduce``: a way to reach attributes by computed names."""
-    if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and id(n) not in called \
-            and n.id in REFLECTIVE_CALLS | {"getattr"}:
+    if (
+        isinstance(n, ast.Name)
+        and isinstance(n.ctx, ast.Load)
+        and id(n) not in called
+        and n.id in REFLECTIVE_CALLS | {"getattr"}
+    ):
         return f"uses {n.id} as a value"
     return None
 
@@ -257,8 +390,11 @@ def _reflection(n, imported: set[str]) -> str | None:
         mods = [a.name for a in n.names] if isinstance(n, ast.Import) else [n.module or ""]
         bad = [m for m in mods if _flagged_module(m)]
         if isinstance(n, ast.ImportFrom) and not bad:
-            bad = [f"{n.module}.{a.name}" for a in n.names if _flagged_module(f"{n.module}.{a.name}")
-                   or a.name.startswith("_")]
+            bad = [
+                f"{n.module}.{a.name}"
+                for a in n.names
+                if _flagged_module(f"{n.module}.{a.name}") or a.name.startswith("_")
+            ]
         return f"imports {bad[0]}" if bad else None
     if isinstance(n, ast.Call) and _call_name(n) in REFLECTIVE_CALLS | TAMPERING_NAMES:
         return f"calls {_call_name(n)}()"
@@ -301,6 +437,7 @@ def _uses(n, names: set[str], own: set[str]) -> str | None:
 def scan(nb, plan: Plan) -> Findings:
     """The static findings on an executed or submitted notebook (see the module docstring)."""
     from convcourse.grading import get_item
+
     student = _Student(*split_cells(nb, plan))
     findings = Findings()
     for label, s in student.statements:
@@ -311,17 +448,18 @@ def scan(nb, plan: Plan) -> Findings:
             if tampering is not None:
                 findings.blocked[call.item] = (
                     f"the notebook tampers with grading ({tampering.cell}, line {tampering.line}: "
-                    f"{tampering.what}); every item scores 0 until your instructor reviews it")
+                    f"{tampering.what}); every item scores 0 until your instructor reviews it"
+                )
                 continue
             family = get_item(call.item).forbidden
-            hits = [f for label, s in student.closure(call.expression)
-                    for f in student.violations(label, s, family)]
+            hits = [f for label, s in student.closure(call.expression) for f in student.violations(label, s, family)]
             if hits:
                 hit = next((f for f in hits if f.forbidden), hits[0])
                 findings.blocked[call.item] = (
                     f"{call.expression} {hit.what} ({hit.cell}, line {hit.line}), which this exercise forbids"
-                    if hit.forbidden else
-                    f"{call.expression} {hit.what} ({hit.cell}, line {hit.line}): answers may not use "
-                    f"reflection or grading internals; your instructor will review it")
+                    if hit.forbidden
+                    else f"{call.expression} {hit.what} ({hit.cell}, line {hit.line}): answers may not use "
+                    f"reflection or grading internals; your instructor will review it"
+                )
     findings.suspicious = list(dict.fromkeys(findings.suspicious))
     return findings

@@ -13,6 +13,7 @@ are; it only stops recomputing the same thing:
   the schema itself against the JSON-Schema meta-schema, for every cell of every notebook.
   A validator is built once per schema; a cell's errors are the same.
 """
+
 import functools
 
 import jsonschema

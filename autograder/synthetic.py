@@ -4,6 +4,7 @@ A submission starts from the student release (``exercises/``) and fills the answ
 cells: with the instructor's solution (markers removed), with replacement code for
 some cells (a wrong answer, an endless loop, a crash), or with nothing (blank).
 """
+
 from __future__ import annotations
 
 import re
@@ -19,13 +20,16 @@ _MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
 
 def _solutions(assignment: str, notebook: str) -> dict[str, str]:
     nb = nbformat.read(str(SOLUTIONS / assignment / f"{notebook}.ipynb"), as_version=4)
-    return {c.metadata["nbgrader"]["grade_id"]: "\n".join(
-                line for line in c.source.splitlines() if not _MARKER.match(line))
-            for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")}
+    return {
+        c.metadata["nbgrader"]["grade_id"]: "\n".join(line for line in c.source.splitlines() if not _MARKER.match(line))
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("solution")
+    }
 
 
-def submission(assignment: str, notebook: str | None = None, *, blank: bool = False,
-               replace: dict[str, str] | None = None) -> nbformat.NotebookNode:
+def submission(
+    assignment: str, notebook: str | None = None, *, blank: bool = False, replace: dict[str, str] | None = None
+) -> nbformat.NotebookNode:
     """The release notebook with its answer cells filled in (see the module docstring)."""
     notebook = notebook or assignment
     nb = nbformat.read(str(EXERCISES / assignment / f"{notebook}.ipynb"), as_version=4)

@@ -10,6 +10,7 @@ verdict, a pass line or one error output with the one-line reason. nbgrader scor
 from its outputs, so no execute_result, display, hook or input transformer of the student's
 can add points, and a blank notebook scores 0.
 """
+
 from __future__ import annotations
 
 import nbformat
@@ -17,9 +18,11 @@ import nbformat
 from .judge import Channel, Plan
 from .scan import Findings
 
-TEXT_LIMIT = 4000                 # characters of a cell's own printed text kept for feedback
-REVIEW = ("the grader saw your code tamper with grading while this item's hidden tests ran; "
-          "it scores 0 until your instructor reviews it")
+TEXT_LIMIT = 4000  # characters of a cell's own printed text kept for feedback
+REVIEW = (
+    "the grader saw your code tamper with grading while this item's hidden tests ran; "
+    "it scores 0 until your instructor reviews it"
+)
 
 
 def _printed(cell) -> str:
@@ -47,6 +50,7 @@ def decide(grade_id: str, plan: Plan, channel: Channel, findings: Findings, devi
     import torch
 
     from convcourse.grading import verdict
+
     tampered = {e.item for e in channel.evidence if e.item}
     for call in plan.calls.get(grade_id, ()):
         if call.item in findings.blocked:
@@ -66,6 +70,7 @@ def apply(nb, plan: Plan, channel: Channel, findings: Findings, device: str) -> 
     import torch
 
     from convcourse.grading import passed_message
+
     failed = []
     for cell in nb.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
@@ -82,8 +87,9 @@ def apply(nb, plan: Plan, channel: Channel, findings: Findings, device: str) -> 
             lines = "".join(passed_message(c.item, torch.device(device)) + "\n" for c in plan.calls[grade_id])
             outputs.append(nbformat.v4.new_output("stream", name="stdout", text=lines))
         else:
-            outputs.append(nbformat.v4.new_output("error", ename="CheckError", evalue=reason,
-                                                  traceback=[f"CheckError: {reason}"]))
+            outputs.append(
+                nbformat.v4.new_output("error", ename="CheckError", evalue=reason, traceback=[f"CheckError: {reason}"])
+            )
             failed.append(f"{grade_id}: {reason}")
         cell.outputs = outputs
     return failed

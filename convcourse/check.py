@@ -11,6 +11,7 @@ nbgrader scores it as a failed test) whose message is a single line, e.g.::
 
 With ``hidden=True`` the message never contains an expected value.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -37,33 +38,81 @@ class ForbiddenCall(CheckError):
 # Operator families that an exercise may forbid, by ATen overload-packet name.
 FORBIDDEN_FAMILIES = {
     "convolution": {
-        "convolution", "_convolution", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
-        "conv_transpose2d", "conv_transpose3d", "convolution_overrideable", "cudnn_convolution",
-        "cudnn_convolution_transpose", "cudnn_convolution_relu", "cudnn_convolution_add_relu",
-        "mkldnn_convolution", "miopen_convolution", "miopen_depthwise_convolution",
-        "slow_conv2d_forward", "_slow_conv2d_forward", "slow_conv_dilated2d",
-        "slow_conv_transpose2d", "_conv_depthwise2d", "thnn_conv2d", "_nnpack_spatial_convolution",
+        "convolution",
+        "_convolution",
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "conv_transpose1d",
+        "conv_transpose2d",
+        "conv_transpose3d",
+        "convolution_overrideable",
+        "cudnn_convolution",
+        "cudnn_convolution_transpose",
+        "cudnn_convolution_relu",
+        "cudnn_convolution_add_relu",
+        "mkldnn_convolution",
+        "miopen_convolution",
+        "miopen_depthwise_convolution",
+        "slow_conv2d_forward",
+        "_slow_conv2d_forward",
+        "slow_conv_dilated2d",
+        "slow_conv_transpose2d",
+        "_conv_depthwise2d",
+        "thnn_conv2d",
+        "_nnpack_spatial_convolution",
         # the backward of a convolution is a convolution too (torch.nn.grad.conv2d_input, ...)
-        "convolution_backward", "convolution_backward_overrideable", "_convolution_double_backward",
-        "cudnn_convolution_backward", "mkldnn_convolution_backward", "slow_conv2d_backward",
-        "_slow_conv2d_backward", "conv_depthwise2d_backward", "slow_conv_transpose2d_backward",
-        "slow_conv_dilated2d_backward", "miopen_convolution_backward", "conv_tbc", "conv_tbc_backward",
+        "convolution_backward",
+        "convolution_backward_overrideable",
+        "_convolution_double_backward",
+        "cudnn_convolution_backward",
+        "mkldnn_convolution_backward",
+        "slow_conv2d_backward",
+        "_slow_conv2d_backward",
+        "conv_depthwise2d_backward",
+        "slow_conv_transpose2d_backward",
+        "slow_conv_dilated2d_backward",
+        "miopen_convolution_backward",
+        "conv_tbc",
+        "conv_tbc_backward",
     },
     "pooling": {
-        "max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices", "avg_pool1d",
-        "avg_pool2d", "avg_pool3d", "adaptive_avg_pool2d", "_adaptive_avg_pool2d",
-        "adaptive_max_pool2d", "mkldnn_max_pool2d", "quantized_max_pool2d", "fractional_max_pool2d",
+        "max_pool1d",
+        "max_pool2d",
+        "max_pool3d",
+        "max_pool2d_with_indices",
+        "avg_pool1d",
+        "avg_pool2d",
+        "avg_pool3d",
+        "adaptive_avg_pool2d",
+        "_adaptive_avg_pool2d",
+        "adaptive_max_pool2d",
+        "mkldnn_max_pool2d",
+        "quantized_max_pool2d",
+        "fractional_max_pool2d",
         "lp_pool2d",
         # backwards that pool: a nearest upsampling's backward sums each window
-        "upsample_nearest2d_backward", "_upsample_nearest_exact2d_backward", "upsample_bilinear2d_backward",
-        "avg_pool2d_backward", "max_pool2d_with_indices_backward", "_adaptive_avg_pool2d_backward",
-        "adaptive_max_pool2d_backward", "fractional_max_pool2d_backward",
+        "upsample_nearest2d_backward",
+        "_upsample_nearest_exact2d_backward",
+        "upsample_bilinear2d_backward",
+        "avg_pool2d_backward",
+        "max_pool2d_with_indices_backward",
+        "_adaptive_avg_pool2d_backward",
+        "adaptive_max_pool2d_backward",
+        "fractional_max_pool2d_backward",
     },
     "upsampling": {
-        "upsample_nearest2d", "upsample_bilinear2d", "_upsample_nearest_exact2d",
-        "_upsample_bilinear2d_aa", "upsample_bicubic2d", "grid_sampler_2d", "grid_sampler",
+        "upsample_nearest2d",
+        "upsample_bilinear2d",
+        "_upsample_nearest_exact2d",
+        "_upsample_bilinear2d_aa",
+        "upsample_bicubic2d",
+        "grid_sampler_2d",
+        "grid_sampler",
         # backwards that spread each value over a window, and unpooling
-        "avg_pool2d_backward", "_adaptive_avg_pool2d_backward", "max_unpool2d",
+        "avg_pool2d_backward",
+        "_adaptive_avg_pool2d_backward",
+        "max_unpool2d",
     },
 }
 
@@ -95,7 +144,8 @@ class _Forbid(TorchDispatchMode):
             raise ForbiddenCall(
                 f"{self.who} called {'an' if self.family[0] in 'aeiou' else 'a'} {self.family} routine "
                 f"(aten.{name}), which this exercise "
-                f"forbids: {_ADVICE[self.family]}")
+                f"forbids: {_ADVICE[self.family]}"
+            )
         return func(*args, **(kwargs or {}))
 
 
@@ -133,8 +183,9 @@ def forbid(family: str | None, who: str = "your function"):
         except ForbiddenCall:
             if mode.pushes == pushed:
                 return
-        raise TamperedCheck(f"{who} switched off the check for forbidden {family} routines, "
-                            f"which grading reports to the instructor")
+        raise TamperedCheck(
+            f"{who} switched off the check for forbidden {family} routines, which grading reports to the instructor"
+        )
 
 
 def call(fn, *args, name: str | None = None, forbidden: str | None = None, **kwargs):
@@ -148,8 +199,9 @@ def call(fn, *args, name: str | None = None, forbidden: str | None = None, **kwa
     except NotImplementedError as e:
         if str(e).strip():  # PyTorch's own NotImplementedError (an unsupported op or shape)
             raise CheckError(f"{name} raised NotImplementedError: {str(e).strip().splitlines()[0]}") from None
-        raise CheckError(f"{name} is still the placeholder: replace `raise NotImplementedError()` "
-                         f"with your code") from None
+        raise CheckError(
+            f"{name} is still the placeholder: replace `raise NotImplementedError()` with your code"
+        ) from None
 
 
 def _fmt(x) -> str:
@@ -170,25 +222,30 @@ def _plain(received, what: str) -> torch.Tensor:
     if not isinstance(received, torch.Tensor):
         raise CheckError(f"{what}: expected a torch.Tensor, received a {type(received).__name__}")
     if type(received) not in (torch.Tensor, torch.nn.Parameter):
-        raise CheckError(f"{what}: expected a plain torch.Tensor, received a subclass "
-                         f"{type(received).__name__}")
+        raise CheckError(f"{what}: expected a plain torch.Tensor, received a subclass {type(received).__name__}")
     return received.detach()
 
 
-def check_tensor(received, expected: torch.Tensor, what: str = "result", *, hidden: bool = False,
-                 rtol: float | None = None, atol: float | None = None,
-                 check_dtype: bool = True, check_device: bool = True) -> None:
+def check_tensor(
+    received,
+    expected: torch.Tensor,
+    what: str = "result",
+    *,
+    hidden: bool = False,
+    rtol: float | None = None,
+    atol: float | None = None,
+    check_dtype: bool = True,
+    check_device: bool = True,
+) -> None:
     """Compare a tensor with the expected one; raise :class:`CheckError` with one line if it differs."""
     received = _plain(received, what)
     expected = expected.detach()
     if tuple(received.shape) != tuple(expected.shape):
-        raise CheckError(f"{what}: expected shape {tuple(expected.shape)}, "
-                         f"received {tuple(received.shape)}")
+        raise CheckError(f"{what}: expected shape {tuple(expected.shape)}, received {tuple(received.shape)}")
     if check_dtype and received.dtype != expected.dtype:
         raise CheckError(f"{what}: expected dtype {expected.dtype}, received {received.dtype}")
     if check_device and received.device.type != expected.device.type:
-        raise CheckError(f"{what}: expected a tensor on {expected.device.type}, "
-                         f"received one on {received.device.type}")
+        raise CheckError(f"{what}: expected a tensor on {expected.device.type}, received one on {received.device.type}")
     tol = tolerances(expected.device)
     rtol = tol["rtol"] if rtol is None else rtol
     atol = tol["atol"] if atol is None else atol
@@ -206,17 +263,16 @@ def check_tensor(received, expected: torch.Tensor, what: str = "result", *, hidd
     count = f"({n_bad} of {e.numel()} entries differ)"
     if hidden:
         raise CheckError(f"{what}: wrong value at {where}: received {_fmt(r[pos])} {count}")
-    raise CheckError(f"{what}: first difference at {where}: expected {_fmt(e[pos])}, "
-                     f"received {_fmt(r[pos])} {count}")
+    raise CheckError(f"{what}: first difference at {where}: expected {_fmt(e[pos])}, received {_fmt(r[pos])} {count}")
 
 
-def check_value(received, expected, what: str = "result", *, hidden: bool = False,
-                rel: float = 1e-6) -> None:
+def check_value(received, expected, what: str = "result", *, hidden: bool = False, rel: float = 1e-6) -> None:
     """Compare plain Python values (numbers, tuples, lists, strings) with one-line messages."""
     if isinstance(expected, (tuple, list)):
         if not isinstance(received, (tuple, list)):
-            raise CheckError(f"{what}: expected a tuple of {len(expected)} values, "
-                             f"received a {type(received).__name__}")
+            raise CheckError(
+                f"{what}: expected a tuple of {len(expected)} values, received a {type(received).__name__}"
+            )
         if len(received) != len(expected):
             raise CheckError(f"{what}: expected {len(expected)} values, received {len(received)}")
         for i, (r, e) in enumerate(zip(received, expected)):
@@ -252,15 +308,20 @@ def check_modern_structure(net, name: str = "modern_lenet()") -> None:
     """Chapter 5's modern LeNet: convolutions, max pooling and ReLUs, no sigmoid or tanh, at most
     ``MAX_MODERN_LENET_PARAMETERS`` parameters (the visible and the hidden test both ask)."""
     from torch import nn
+
     check_true(isinstance(net, nn.Module), f"{name} should return an nn.Module, not a {type(net).__name__}")
     mods = list(net.modules())
     check_true(sum(isinstance(m, nn.Conv2d) for m in mods) >= 2, f"{name} should have at least two nn.Conv2d layers")
     check_true(any(isinstance(m, nn.MaxPool2d) for m in mods), f"{name} should use max pooling (nn.MaxPool2d)")
     check_true(any(isinstance(m, nn.ReLU) for m in mods), f"{name} should use ReLU activations (nn.ReLU)")
-    check_true(not any(isinstance(m, (nn.Sigmoid, nn.Tanh)) for m in mods),
-               f"{name} still has sigmoid or tanh activations: replace them by nn.ReLU")
-    check_true(not any(isinstance(p, nn.parameter.UninitializedParameter) for p in net.parameters()),
-               f"{name} has lazy layers that are not initialised yet: run one forward pass first")
+    check_true(
+        not any(isinstance(m, (nn.Sigmoid, nn.Tanh)) for m in mods),
+        f"{name} still has sigmoid or tanh activations: replace them by nn.ReLU",
+    )
+    check_true(
+        not any(isinstance(p, nn.parameter.UninitializedParameter) for p in net.parameters()),
+        f"{name} has lazy layers that are not initialised yet: run one forward pass first",
+    )
     n = sum(p.numel() for p in net.parameters())
     limit = MAX_MODERN_LENET_PARAMETERS
     check_true(n <= limit, f"{name} has {n:,} parameters; at most {limit:,} are allowed")

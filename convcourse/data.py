@@ -14,6 +14,7 @@ which data it came from.
 The batches are made on the device: the whole (uint8) data set is moved there once, and each
 batch is converted to float and resized there with ``F.interpolate`` (no per-image Python).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -30,8 +31,7 @@ import torch.nn.functional as F
 
 from .device import get_device
 
-CLASSES = ('t-shirt', 'trouser', 'pullover', 'dress', 'coat',
-           'sandal', 'shirt', 'sneaker', 'bag', 'ankle boot')
+CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot")
 
 REPO = Path(__file__).resolve().parent.parent
 DOWNLOAD_DIR = REPO / "data" / "fashion-mnist"
@@ -64,6 +64,7 @@ class DataError(RuntimeError):
 @dataclass
 class FashionMNIST:
     """Images as uint8 tensors (N x 28 x 28), labels as int64, and where they came from."""
+
     train_x: torch.Tensor
     train_y: torch.Tensor
     test_x: torch.Tensor
@@ -71,8 +72,7 @@ class FashionMNIST:
     source: str
 
     def __repr__(self) -> str:
-        return (f"FashionMNIST({self.source}; train {tuple(self.train_x.shape)}, "
-                f"test {tuple(self.test_x.shape)})")
+        return f"FashionMNIST({self.source}; train {tuple(self.train_x.shape)}, test {tuple(self.test_x.shape)})"
 
     @property
     def generated(self) -> bool:
@@ -98,32 +98,38 @@ def read_idx(path) -> torch.Tensor:
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise DataError(f"{path}: cannot read it ({type(e).__name__}: {e}); "
-                        f"the file is damaged or truncated, delete it and download it again") from None
+        raise DataError(
+            f"{path}: cannot read it ({type(e).__name__}: {e}); "
+            f"the file is damaged or truncated, delete it and download it again"
+        ) from None
     if len(raw) < 8:
-        raise DataError(f"{path}: only {len(raw)} bytes, too short for an IDX header "
-                        f"(the file is truncated)")
+        raise DataError(f"{path}: only {len(raw)} bytes, too short for an IDX header (the file is truncated)")
     magic = int.from_bytes(raw[:4], "big")
     if magic not in _MAGIC:
-        raise DataError(f"{path}: bad magic number {magic} (expected 2051 for images or "
-                        f"2049 for labels): not an IDX file, or a gzipped file without '.gz'")
+        raise DataError(
+            f"{path}: bad magic number {magic} (expected 2051 for images or "
+            f"2049 for labels): not an IDX file, or a gzipped file without '.gz'"
+        )
     ndim = 3 if magic == 2051 else 1
     if magic & 0xFF != ndim:
         raise DataError(f"{path}: header says {magic & 0xFF} dimensions")
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise DataError(f"{path}: the header is truncated ({len(raw)} bytes)")
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     expected = 1
     for d in dims:
         expected *= d
     got = len(raw) - header
     if got != expected:
         what = "truncated" if got < expected else "longer than its header says"
-        raise DataError(f"{path}: the header announces {' x '.join(map(str, dims))} {_MAGIC[magic]} "
-                        f"= {expected:,} bytes of data, but the file holds {got:,} ({what})")
-    data = torch.frombuffer(bytearray(raw[header:]), dtype=torch.uint8) if expected else \
-        torch.empty(0, dtype=torch.uint8)
+        raise DataError(
+            f"{path}: the header announces {' x '.join(map(str, dims))} {_MAGIC[magic]} "
+            f"= {expected:,} bytes of data, but the file holds {got:,} ({what})"
+        )
+    data = (
+        torch.frombuffer(bytearray(raw[header:]), dtype=torch.uint8) if expected else torch.empty(0, dtype=torch.uint8)
+    )
     return data.reshape(dims)
 
 
@@ -140,6 +146,7 @@ def write_idx(path, data: torch.Tensor) -> Path:
 
 
 # ----------------------------------------------------------------------------- finding files
+
 
 def _find(folder: Path, stem: str) -> Path | None:
     for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
@@ -174,6 +181,7 @@ def find_data_dir() -> Path | None:
 
 
 # ----------------------------------------------------------------------------- download
+
 
 def _md5(path: Path) -> str:
     h = hashlib.md5()
@@ -212,10 +220,14 @@ def download_fashion_mnist(folder=None, timeout: float = 30, log=print) -> Path:
 
 # ----------------------------------------------------------------------------- loading
 
+
 def _fmt_missing(folder: Path) -> str:
     missing = [stem for key, stem in FILES.items() if _files(folder)[key] is None]
-    return f"{folder} (missing {', '.join(s + '[.gz]' for s in missing)})" if folder.is_dir() \
+    return (
+        f"{folder} (missing {', '.join(s + '[.gz]' for s in missing)})"
+        if folder.is_dir()
         else f"{folder} (no such folder)"
+    )
 
 
 @lru_cache(maxsize=4)
@@ -229,14 +241,12 @@ def _read_folder(folder: Path, mtimes: tuple) -> FashionMNIST:
         if len(train_x) != len(train_y):
             raise DataError(f"{folder}: {len(train_x)} training images but {len(train_y)} labels")
         full = len(train_x) == 60000 and len(test_x) == 10000
-        source = (f"Fashion-MNIST, {'full set' if full else 'a set'} "
-                  f"({len(train_x):,} train / {len(test_x):,} test)")
+        source = f"Fashion-MNIST, {'full set' if full else 'a set'} ({len(train_x):,} train / {len(test_x):,} test)"
     else:
         n = len(test_x)
         k = SAMPLE_TRAIN if n > SAMPLE_TRAIN else (4 * n) // 5
         train_x, train_y, test_x, test_y = test_x[:k], test_y[:k], test_x[k:], test_y[k:]
-        source = (f"Fashion-MNIST sample, {n:,} real test-set images split "
-                  f"{k:,} train / {n - k:,} test")
+        source = f"Fashion-MNIST sample, {n:,} real test-set images split {k:,} train / {n - k:,} test"
     if int(max(train_y.max(), test_y.max())) > 9:
         raise DataError(f"{folder}: labels above 9: not Fashion-MNIST labels")
     return FashionMNIST(train_x, train_y.long(), test_x, test_y.long(), source)
@@ -258,12 +268,16 @@ def load_fashion_mnist(root=None, download: bool = True) -> FashionMNIST:
         try:
             folder = download_fashion_mnist(target)
         except Exception as e:  # noqa: BLE001
-            raise DataError(f"no Fashion-MNIST files found and the download failed ({e}); "
-                            f"searched: " + "; ".join(_fmt_missing(d) for d in searched)) from None
+            raise DataError(
+                f"no Fashion-MNIST files found and the download failed ({e}); "
+                f"searched: " + "; ".join(_fmt_missing(d) for d in searched)
+            ) from None
     if folder is None:
-        raise DataError("no Fashion-MNIST files found (download=False); searched: "
-                        + "; ".join(_fmt_missing(d) for d in searched)
-                        + "; set FASHION_MNIST_DIR to a folder holding them")
+        raise DataError(
+            "no Fashion-MNIST files found (download=False); searched: "
+            + "; ".join(_fmt_missing(d) for d in searched)
+            + "; set FASHION_MNIST_DIR to a folder holding them"
+        )
     folder = folder.resolve()
     mtimes = tuple(p.stat().st_mtime_ns if p else 0 for p in _files(folder).values())
     return _read_folder(folder, mtimes)
@@ -284,16 +298,23 @@ def generated(n_train: int = 2000, n_test: int = 500, seed: int = 0) -> FashionM
         y = torch.randint(0, 10, (n,), generator=g)
         x = templates[y] * (0.5 + 0.5 * torch.rand(n, 1, 1, generator=g))
         shifts = torch.randint(-2, 3, (n, 2), generator=g)
-        x = torch.stack([torch.roll(xi, tuple(int(s) for s in sh), dims=(0, 1))
-                         for xi, sh in zip(x, shifts)]) if n else x
+        x = (
+            torch.stack([torch.roll(xi, tuple(int(s) for s in sh), dims=(0, 1)) for xi, sh in zip(x, shifts)])
+            if n
+            else x
+        )
         x = x + 0.3 * torch.randn(n, 28, 28, generator=g)
         return (x.clamp(0, 1) * 255).round().to(torch.uint8), y.long()
 
     train_x, train_y = make(n_train)
     test_x, test_y = make(n_test)
-    return FashionMNIST(train_x, train_y, test_x, test_y,
-                        f"generated stand-in data (no Fashion-MNIST files found), "
-                        f"{n_train:,} train / {n_test:,} test, seed {seed}")
+    return FashionMNIST(
+        train_x,
+        train_y,
+        test_x,
+        test_y,
+        f"generated stand-in data (no Fashion-MNIST files found), {n_train:,} train / {n_test:,} test, seed {seed}",
+    )
 
 
 def load_or_generate(n_train: int = 3500, n_test: int = 943, seed: int = 0) -> FashionMNIST:
@@ -305,6 +326,7 @@ def load_or_generate(n_train: int = 3500, n_test: int = 943, seed: int = 0) -> F
 
 
 # ----------------------------------------------------------------------------- batches
+
 
 def _size(resize):
     if resize is None:
@@ -319,8 +341,17 @@ class DeviceBatches:
     draws a new permutation from its own ``torch.Generator``.
     """
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool,
-                 resize=None, seed: int | None = None, source: str = ""):
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int,
+        *,
+        shuffle: bool,
+        resize=None,
+        seed: int | None = None,
+        source: str = "",
+    ):
         self.x, self.y = x, y
         self.batch_size, self.shuffle, self.size = int(batch_size), shuffle, _size(resize)
         self.source = source
@@ -348,9 +379,9 @@ class DeviceBatches:
         order = torch.randperm(n, generator=self.generator).to(self.x.device) if self.shuffle else None
         for start in range(0, n, self.batch_size):
             if order is None:
-                xb, yb = self.x[start:start + self.batch_size], self.y[start:start + self.batch_size]
+                xb, yb = self.x[start : start + self.batch_size], self.y[start : start + self.batch_size]
             else:
-                idx = order[start:start + self.batch_size]
+                idx = order[start : start + self.batch_size]
                 xb, yb = self.x[idx], self.y[idx]
             xb = xb.unsqueeze(1).float().div_(255)
             if self.size is not None and tuple(xb.shape[-2:]) != self.size:
@@ -358,12 +389,22 @@ class DeviceBatches:
             yield xb, yb
 
     def __repr__(self) -> str:
-        return (f"DeviceBatches({self.num_examples:,} images {self.image_shape}, batch {self.batch_size}, "
-                f"{'shuffled' if self.shuffle else 'in order'}, on {self.device.type})")
+        return (
+            f"DeviceBatches({self.num_examples:,} images {self.image_shape}, batch {self.batch_size}, "
+            f"{'shuffled' if self.shuffle else 'in order'}, on {self.device.type})"
+        )
 
 
-def data_loaders(batch_size: int, resize=None, device=None, root=None, train_limit=None,
-                 test_limit=None, data: FashionMNIST | None = None, seed: int | None = None):
+def data_loaders(
+    batch_size: int,
+    resize=None,
+    device=None,
+    root=None,
+    train_limit=None,
+    test_limit=None,
+    data: FashionMNIST | None = None,
+    seed: int | None = None,
+):
     """``(train_iter, test_iter, data)``: batches of (X float32 (B,1,H,W) in [0,1], y int64) on ``device``.
 
     ``data`` defaults to :func:`load_fashion_mnist(root) <load_fashion_mnist>`; ``resize`` is an
@@ -375,8 +416,10 @@ def data_loaders(batch_size: int, resize=None, device=None, root=None, train_lim
     device = torch.device(device) if device is not None else get_device()
     tx, ty = data.train_x[:train_limit], data.train_y[:train_limit]
     vx, vy = data.test_x[:test_limit], data.test_y[:test_limit]
-    train_iter = DeviceBatches(tx.to(device), ty.to(device), batch_size, shuffle=True,
-                               resize=resize, seed=seed, source=data.source)
-    test_iter = DeviceBatches(vx.to(device), vy.to(device), batch_size, shuffle=False,
-                              resize=resize, source=data.source)
+    train_iter = DeviceBatches(
+        tx.to(device), ty.to(device), batch_size, shuffle=True, resize=resize, seed=seed, source=data.source
+    )
+    test_iter = DeviceBatches(
+        vx.to(device), vy.to(device), batch_size, shuffle=False, resize=resize, source=data.source
+    )
     return train_iter, test_iter, data

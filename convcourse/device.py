@@ -4,6 +4,7 @@ The grader passes ``--device cpu|cuda|auto`` to every kernel through the
 ``COURSE_DEVICE`` environment variable; chapters and exercises call
 :func:`get_device` so that the same notebook runs on a laptop and on a GPU.
 """
+
 import os
 
 import torch

@@ -15,6 +15,7 @@ Anywhere else (a student's own Jupyter, stock ``nbgrader autograde``) there is n
 ``run_hidden`` judges here with :mod:`convcourse.grading` — convenient, but a student's code in
 the same process could fool it; only ``course autograde`` is trusted (see the README).
 """
+
 from __future__ import annotations
 
 import json
@@ -29,21 +30,51 @@ AUDIT, REQUEST, RESULTS = b"A", b"Q", b"R"
 # grader -> kernel
 PAYLOAD, REFUSED = b"P", b"E"
 _HEADER = struct.Struct("!cI")
-CELL_PREFIX = "/tmp/ipykernel_"   # where ipykernel says a cell's code comes from
+CELL_PREFIX = "/tmp/ipykernel_"  # where ipykernel says a cell's code comes from
 # Audit events that grading code never needs and tampering does.
-WATCHED = ("ctypes.", "gc.get_", "sys._getframe", "sys._current_frames", "object.__getattr__",
-           "object.__setattr__", "object.__delattr__", "exec", "compile", "code.__new__",
-           "function.__new__", "marshal.loads", "pickle.find_class", "sys.addaudithook",
-           "sys.setprofile", "sys.settrace", "os.kill", "os.killpg", "os.fork", "os.exec",
-           "os.posix_spawn", "subprocess.Popen", "os.system", "socket.connect", "socket.bind",
-           "socket.__new__", "open")
+WATCHED = (
+    "ctypes.",
+    "gc.get_",
+    "sys._getframe",
+    "sys._current_frames",
+    "object.__getattr__",
+    "object.__setattr__",
+    "object.__delattr__",
+    "exec",
+    "compile",
+    "code.__new__",
+    "function.__new__",
+    "marshal.loads",
+    "pickle.find_class",
+    "sys.addaudithook",
+    "sys.setprofile",
+    "sys.settrace",
+    "os.kill",
+    "os.killpg",
+    "os.fork",
+    "os.exec",
+    "os.posix_spawn",
+    "subprocess.Popen",
+    "os.system",
+    "socket.connect",
+    "socket.bind",
+    "socket.__new__",
+    "open",
+)
 # "open" only counts for these paths: another process's or one's own descriptors and memory.
 WATCHED_PATHS = ("/proc", "/dev/fd", "/dev/mem", "/dev/kmem")
 # Events that libraries raise on their own behalf (dataclasses exec, traceback formatting
 # reads tb_frame, unpickling builds functions): they count only when a cell's code raised them
 # itself, not when it merely called a library that did.
-DIRECT_ONLY = ("exec", "compile", "object.__getattr__", "code.__new__", "function.__new__",
-               "pickle.find_class", "marshal.loads")
+DIRECT_ONLY = (
+    "exec",
+    "compile",
+    "object.__getattr__",
+    "code.__new__",
+    "function.__new__",
+    "pickle.find_class",
+    "marshal.loads",
+)
 MAX_AUDIT_REPORTS = 200
 JUDGE_ENV = "COURSE_JUDGE_SOCKET"  # only for cold (unsandboxed) kernels, which connect late
 
@@ -104,14 +135,14 @@ def _audit_hook(sock: socket.socket, trusted: frozenset):
             if where is not None:
                 sent[0] += 1
                 detail = repr(args)[:160]
-                data = json.dumps({"event": event, "cell": where[0], "line": where[1],
-                                   "detail": detail}).encode()
+                data = json.dumps({"event": event, "cell": where[0], "line": where[1], "detail": detail}).encode()
                 with _lock:
                     os.write(sock.fileno(), _HEADER.pack(AUDIT, len(data)) + data)
         except Exception:  # noqa: BLE001 - a closed channel is seen by the grader
             pass
         finally:
             busy.on = False
+
     return hook
 
 
@@ -132,11 +163,13 @@ def run_hidden(item_id: str, obj) -> None:
     if _channel is None:
         return _judge_here(item_id, obj)
     import cloudpickle
+
     with _lock:
         send_frame(_channel, REQUEST, json.dumps({"item": item_id}).encode())
     kind, data = recv_frame(_channel, 1 << 31)
     if kind != PAYLOAD:
         from .check import CheckError
+
         raise CheckError(data.decode(errors="replace"))
     results = cloudpickle.loads(data)(obj)  # the grader's code, run on the student's object
     with _lock:
@@ -148,6 +181,7 @@ def _judge_here(item_id: str, obj) -> None:
     """Without the grader: run and judge in this process (a student's own check)."""
     from .device import get_device
     from .grading import collect, get_item, judge, passed_message
+
     item, device = get_item(item_id), get_device()
     judge(item, collect(item, obj, device))
     print(passed_message(item_id, device))

@@ -4,6 +4,7 @@ Chapters read :data:`SMOKE` and shrink what is expensive (epochs, data, input si
 benchmark repetitions); they always print which mode, data and device they used, so that
 the stored outputs say honestly where each number came from.
 """
+
 import os
 
 SMOKE = os.environ.get("COURSE_SMOKE", "").strip().lower() not in ("", "0", "false", "no")

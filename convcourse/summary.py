@@ -10,6 +10,7 @@ FLOPs are counted by PyTorch's ``torch.utils.flop_counter.FlopCounterMode`` for 
 the input it received: a multiply-add counts as two operations; only matrix products and
 convolutions are counted (activations, pooling and bias additions count as 0).
 """
+
 from __future__ import annotations
 
 import torch
@@ -47,6 +48,7 @@ def _run(net: nn.Module, input_shape, level: str = "leaf"):
     def hook(name):
         def fn(module, args, output):
             calls.append((name, module, args, output))
+
         return fn
 
     handles = [m.register_forward_hook(hook(name)) for name, m in _leaves(net, level)]
@@ -106,16 +108,17 @@ def layer_table(net: nn.Module, input_shape, level: str = "leaf"):
     rows = []
     for name, m, args, out in calls:
         shape = _shape(out)
-        rows.append({
-            "layer": name,
-            "type": type(m).__name__,
-            "output shape": tuple(shape) if shape is not None else None,
-            "parameters": sum(p.numel() for p in m.parameters()),
-            "FLOPs": layer_flops(m, *args),
-        })
+        rows.append(
+            {
+                "layer": name,
+                "type": type(m).__name__,
+                "output shape": tuple(shape) if shape is not None else None,
+                "parameters": sum(p.numel() for p in m.parameters()),
+                "FLOPs": layer_flops(m, *args),
+            }
+        )
     df = pd.DataFrame(rows, columns=["layer", "type", "output shape", "parameters", "FLOPs"])
-    df.attrs["input shape"] = tuple(input_shape.shape if isinstance(input_shape, torch.Tensor)
-                                    else input_shape)
+    df.attrs["input shape"] = tuple(input_shape.shape if isinstance(input_shape, torch.Tensor) else input_shape)
     df.attrs["parameters"] = sum(p.numel() for p in net.parameters())
     df.attrs["FLOPs"] = int(df["FLOPs"].sum())
     return df

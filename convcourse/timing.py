@@ -1,4 +1,5 @@
 """Timing helpers for the book's speed comparisons and the benchmarks."""
+
 import statistics
 import time
 

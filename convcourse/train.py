@@ -9,6 +9,7 @@ that every number a chapter shows says where it was measured. On CUDA it can use
 precision (``amp=True``) and the channels-last memory layout (``channels_last=True``); on the
 CPU both are ignored.
 """
+
 from __future__ import annotations
 
 import random
@@ -28,6 +29,7 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
     try:
         import numpy as np
+
         np.random.seed(seed % 2**32)
     except ImportError:  # pragma: no cover
         pass
@@ -87,6 +89,7 @@ def plot_history(history: dict, title: str | None = None, ax=None):
     ax.plot(epochs, history["test_acc"], "^-.", label="test acc")
     ax.set_xlabel("epoch")
     from matplotlib.ticker import MaxNLocator
+
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -104,6 +107,7 @@ def _amp_dtype(device: torch.device):
 @dataclass
 class _Setup:
     """How each batch is run: the optimiser, the loss, and the optional CUDA speed-ups."""
+
     optimizer: torch.optim.Optimizer
     loss_fn: nn.Module
     amp_dtype: torch.dtype | None
@@ -111,8 +115,9 @@ class _Setup:
     scaler: torch.amp.GradScaler | None
 
 
-def _prepare(net: nn.Module, train_iter, device: torch.device, init: str | None, lr: float,
-             amp: bool, channels_last: bool) -> _Setup:
+def _prepare(
+    net: nn.Module, train_iter, device: torch.device, init: str | None, lr: float, amp: bool, channels_last: bool
+) -> _Setup:
     """Move ``net`` to ``device``, give lazy layers their shapes, initialise it; the run's setup."""
     net.to(device)
     memory_format = torch.channels_last if (channels_last and device.type == "cuda") else None
@@ -136,9 +141,16 @@ def _progress_bar(train_iter, epochs: int, enabled: bool):
         return None
     # a text bar: a notebook widget would need JavaScript from the network in the offline book
     from tqdm import tqdm
+
     n_batches = len(train_iter) if hasattr(train_iter, "__len__") else None
-    return tqdm(total=None if n_batches is None else epochs * n_batches, unit="batch",
-                mininterval=0.5, leave=True, dynamic_ncols=False, ncols=90)
+    return tqdm(
+        total=None if n_batches is None else epochs * n_batches,
+        unit="batch",
+        mininterval=0.5,
+        leave=True,
+        dynamic_ncols=False,
+        ncols=90,
+    )
 
 
 def _one_epoch(net: nn.Module, train_iter, device: torch.device, setup: _Setup, bar) -> tuple[float, float, int, float]:
@@ -174,8 +186,9 @@ def _one_epoch(net: nn.Module, train_iter, device: torch.device, setup: _Setup, 
     return float(loss_sum) / max(seen, 1), int(correct) / max(seen, 1), seen, time.perf_counter() - t0
 
 
-def _summary(history: dict, setup: _Setup, device: torch.device, amp: bool, channels_last: bool,
-             source: str) -> list[str]:
+def _summary(
+    history: dict, setup: _Setup, device: torch.device, amp: bool, channels_last: bool, source: str
+) -> list[str]:
     """The lines ``train`` logs: the data, then device, speed-ups, size, speed, time and accuracy."""
     extras = []
     if setup.amp_dtype is not None:
@@ -185,17 +198,33 @@ def _summary(history: dict, setup: _Setup, device: torch.device, amp: bool, chan
     if (amp or channels_last) and device.type != "cuda":
         extras.append("amp/channels_last ignored on the CPU")
     epochs = history["epochs"]
-    line = (f"device {history['device']}{' (' + ', '.join(extras) + ')' if extras else ''}, "
-            f"{epochs} epoch{'s' if epochs != 1 else ''}, {history['train_images']:,} training images, "
-            f"{history['images_per_s']:,.0f} images/s, {history['seconds']:.1f} s; "
-            f"test accuracy {history['test_acc'][-1]:.3f}" if history["test_acc"] else "no epochs run")
+    line = (
+        f"device {history['device']}{' (' + ', '.join(extras) + ')' if extras else ''}, "
+        f"{epochs} epoch{'s' if epochs != 1 else ''}, {history['train_images']:,} training images, "
+        f"{history['images_per_s']:,.0f} images/s, {history['seconds']:.1f} s; "
+        f"test accuracy {history['test_acc'][-1]:.3f}"
+        if history["test_acc"]
+        else "no epochs run"
+    )
     return ([f"data: {source}"] if source else []) + [line]
 
 
-def train(net: nn.Module, train_iter, test_iter, epochs: int, lr: float, device=None, *,
-          init: str | None = "xavier", plot: bool = True, amp: bool = False,
-          channels_last: bool = False, log=print, progress: bool = True,
-          title: str | None = None) -> dict:
+def train(
+    net: nn.Module,
+    train_iter,
+    test_iter,
+    epochs: int,
+    lr: float,
+    device=None,
+    *,
+    init: str | None = "xavier",
+    plot: bool = True,
+    amp: bool = False,
+    channels_last: bool = False,
+    log=print,
+    progress: bool = True,
+    title: str | None = None,
+) -> dict:
     """Train ``net`` with minibatch SGD on the cross-entropy loss; evaluate after every epoch.
 
     Returns a dict with the per-epoch lists ``train_loss``, ``train_acc``, ``test_acc`` and
@@ -232,6 +261,7 @@ def train(net: nn.Module, train_iter, test_iter, epochs: int, lr: float, device=
             log(line)
     if plot and history["test_acc"]:
         import matplotlib.pyplot as plt
+
         plot_history(history, title)
         plt.tight_layout()
         plt.show()

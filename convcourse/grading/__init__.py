@@ -20,6 +20,7 @@ together with the code that runs the student's object on them (:func:`payload`, 
 what comes back is judged here (:func:`verdict`) against answers computed once per grading
 process (:class:`Answers`).
 """
+
 from __future__ import annotations
 
 import copy
@@ -48,6 +49,7 @@ class Item:
     PyTorch's answer; ``compare(received, expected, what)`` raises
     :class:`CheckError` when they differ (default: :func:`check_tensor`).
     """
+
     id: str
     cases: Callable[[torch.Generator, torch.device], list]
     oracle: Callable[[Any], Any]
@@ -129,8 +131,10 @@ def randomize(module: nn.Module, gen: torch.Generator) -> nn.Module:
     with torch.no_grad():
         for name, p in module.named_parameters():
             if isinstance(p, nn.parameter.UninitializedParameter):
-                raise CheckError(f"parameter {name} is uninitialised (a Lazy layer): give every layer its "
-                                 f"input size (nn.Conv2d / nn.Linear, not LazyConv2d / LazyLinear)")
+                raise CheckError(
+                    f"parameter {name} is uninitialised (a Lazy layer): give every layer its "
+                    f"input size (nn.Conv2d / nn.Linear, not LazyConv2d / LazyLinear)"
+                )
             bound = math.sqrt(6.0 / p[0].numel()) if p.dim() > 1 else 0.1
             p.uniform_(-bound, bound, generator=gen)  # in place: large networks stay cheap
     return module
@@ -176,6 +180,7 @@ def _clone(case):
 @dataclass
 class Outcome:
     """What the student's object gave on one case: a value, or the one-line error it caused."""
+
     case: tuple
     what: str
     received: Any = None
@@ -208,8 +213,9 @@ def run_cases(run, forbidden, whats: list[str], cases: list, obj) -> list[Outcom
             outcomes.append(Outcome(case, what, error=str(e)))
             break
         except Exception as e:  # noqa: BLE001 - the student's code raised: report it in one line
-            outcomes.append(Outcome(case, what, error=f"{what}: your code raised "
-                                                      f"{type(e).__name__}: {e}".splitlines()[0]))
+            outcomes.append(
+                Outcome(case, what, error=f"{what}: your code raised {type(e).__name__}: {e}".splitlines()[0])
+            )
             break
     return outcomes
 
@@ -245,6 +251,7 @@ def _export(value, depth: int = 0):
 def _in_kernel(run, forbidden, whats: list[str], cases: list, obj) -> bytes:
     """What the kernel runs (sent by :func:`payload`): the student's results, saved as bytes."""
     import io
+
     outcomes = run_cases(run, forbidden, whats, cases, obj)
     buffer = io.BytesIO()
     torch.save([{"received": _export(o.received), "error": o.error} for o in outcomes], buffer)
@@ -266,6 +273,7 @@ def payload(item_id: str, device: torch.device) -> bytes:
         import cloudpickle
 
         import convcourse.check
+
         for module in (sys.modules[__name__], convcourse.check):
             cloudpickle.register_pickle_by_value(module)
         known = answers(item_id, device)
@@ -312,6 +320,7 @@ def _unpacked_safely(data: bytes) -> str | None:
     """Why ``data`` may not be loaded, or None. ``torch.save`` writes a zip of stored members;
     a kernel could send compressed ones that inflate to gigabytes in the grader."""
     import zipfile
+
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = archive.infolist()
@@ -357,8 +366,11 @@ def verdict(item_id: str, data: bytes | None, device: torch.device) -> str | Non
         if not isinstance(entry, dict):
             return "the results of the hidden tests are malformed"
         error = entry.get("error")
-        outcomes.append(Outcome(case, what, received=entry.get("received"),
-                                error=error if isinstance(error, (str, type(None))) else "?"))
+        outcomes.append(
+            Outcome(
+                case, what, received=entry.get("received"), error=error if isinstance(error, (str, type(None))) else "?"
+            )
+        )
     if len(outcomes) < len(known.cases) and outcomes[-1].error is None:
         return "the results of the hidden tests are incomplete"
     try:

@@ -3,6 +3,7 @@
 The oracle is always PyTorch (``F.conv2d``, ``F.avg_pool2d``, autograd), never a
 copy of the solution.
 """
+
 import torch
 import torch.nn.functional as F
 
@@ -17,8 +18,7 @@ def _conv(X, K):
 
 def _shapes(gen):
     """Input and kernel shapes: edge cases first, then random ones."""
-    fixed = [((3, 3), (2, 2)), ((5, 4), (1, 1)), ((4, 6), (4, 6)), ((1, 7), (1, 3)),
-             ((7, 2), (3, 1)), ((6, 8), (1, 2))]
+    fixed = [((3, 3), (2, 2)), ((5, 4), (1, 1)), ((4, 6), (4, 6)), ((1, 7), (1, 3)), ((7, 2), (3, 1)), ((6, 8), (1, 2))]
     for _ in range(4):
         nh, nw = randint(gen, 1, 12), randint(gen, 1, 12)
         fixed.append(((nh, nw), (randint(gen, 1, nh), randint(gen, 1, nw))))
@@ -34,13 +34,17 @@ def _run_conv2d_module(cls, case):
     layer = call(cls, kernel_size, name="Conv2D")
     params = dict(layer.named_parameters()) if isinstance(layer, torch.nn.Module) else {}
     check_true(isinstance(layer, torch.nn.Module), "Conv2D(kernel_size) should create an nn.Module")
-    check_true(set(params) == {"weight", "bias"},
-               f"Conv2D should have exactly the parameters 'weight' and 'bias', found {sorted(params)}")
-    check_true(tuple(params["weight"].shape) == tuple(kernel_size),
-               f"Conv2D({kernel_size}).weight should have shape {tuple(kernel_size)}, "
-               f"found {tuple(params['weight'].shape)}")
-    check_true(params["bias"].numel() == 1,
-               f"Conv2D.bias should hold one number, found shape {tuple(params['bias'].shape)}")
+    check_true(
+        set(params) == {"weight", "bias"},
+        f"Conv2D should have exactly the parameters 'weight' and 'bias', found {sorted(params)}",
+    )
+    check_true(
+        tuple(params["weight"].shape) == tuple(kernel_size),
+        f"Conv2D({kernel_size}).weight should have shape {tuple(kernel_size)}, found {tuple(params['weight'].shape)}",
+    )
+    check_true(
+        params["bias"].numel() == 1, f"Conv2D.bias should hold one number, found shape {tuple(params['bias'].shape)}"
+    )
     layer = layer.to(X.device)
     with torch.no_grad():
         layer.weight.copy_(W)
@@ -51,8 +55,7 @@ def _run_conv2d_module(cls, case):
 def _conv2d_module_cases(gen, device):
     cases = []
     for xs, ks in _shapes(gen)[:6]:
-        cases.append((ks, rand(gen, *xs, device=device), rand(gen, *ks, device=device),
-                      rand(gen, 1, device=device)))
+        cases.append((ks, rand(gen, *xs, device=device), rand(gen, *ks, device=device), rand(gen, 1, device=device)))
     return cases
 
 
@@ -73,8 +76,7 @@ def _edge_cases(gen, device):
 def _run_edge(fn, case):
     direction, X = case
     K = call(fn, direction, name="edge_kernel")
-    check_true(isinstance(K, torch.Tensor) and K.dim() == 2,
-               f"edge_kernel({direction!r}) should return a 2-D tensor")
+    check_true(isinstance(K, torch.Tensor) and K.dim() == 2, f"edge_kernel({direction!r}) should return a 2-D tensor")
     return _conv(X, K.to(X.device, X.dtype))
 
 
@@ -92,9 +94,11 @@ def _laplacian_cases(gen, device):
 def _run_laplacian(fn, case):
     X, _ = case
     K = call(fn, name="laplacian_kernel")
-    check_true(isinstance(K, torch.Tensor) and tuple(K.shape) == (3, 3),
-               f"laplacian_kernel() should return a 3x3 tensor, received "
-               f"{tuple(K.shape) if isinstance(K, torch.Tensor) else type(K).__name__}")
+    check_true(
+        isinstance(K, torch.Tensor) and tuple(K.shape) == (3, 3),
+        f"laplacian_kernel() should return a 3x3 tensor, received "
+        f"{tuple(K.shape) if isinstance(K, torch.Tensor) else type(K).__name__}",
+    )
     return _conv(X, K.to(X.device, X.dtype))
 
 
@@ -105,8 +109,9 @@ def _blur_cases(gen, device):
 def _run_blur(fn, case):
     k, X = case
     K = call(fn, k, name="blur_kernel")
-    check_true(isinstance(K, torch.Tensor) and tuple(K.shape) == (k, k),
-               f"blur_kernel({k}) should return a {k}x{k} tensor")
+    check_true(
+        isinstance(K, torch.Tensor) and tuple(K.shape) == (k, k), f"blur_kernel({k}) should return a {k}x{k} tensor"
+    )
     return _conv(X, K.to(X.device, X.dtype))
 
 
@@ -160,19 +165,39 @@ def _run_grad(fn, case):
 register(
     Item("ch01.corr2d", cases=corr_cases, oracle=lambda c: _conv(*c)),
     Item("ch01.conv2d_flip", cases=corr_cases, oracle=lambda c: _conv(c[0], c[1].flip(0, 1))),
-    Item("ch01.Conv2D", cases=_conv2d_module_cases, run=_run_conv2d_module,
-         oracle=lambda c: _conv(c[1], c[2]) + c[3],
-         describe=lambda c: f"kernel {c[0][0]}x{c[0][1]}, input {c[1].shape[0]}x{c[1].shape[1]}"),
-    Item("ch01.edge_kernel", cases=_edge_cases, run=_run_edge,
-         oracle=lambda c: _conv(c[1], torch.tensor(_EDGE[c[0]], device=c[1].device)),
-         describe=lambda c: f"{c[0]} edges on an 8x8 image"),
-    Item("ch01.laplacian_kernel", cases=_laplacian_cases, run=_run_laplacian,
-         oracle=lambda c: torch.full((c[0].shape[0] - 2, c[0].shape[1] - 2), c[1], device=c[0].device),
-         describe=lambda c: "a quadratic 7x7 image"),
-    Item("ch01.blur_kernel", cases=_blur_cases, run=_run_blur,
-         oracle=lambda c: F.avg_pool2d(c[1][None, None], c[0], stride=1)[0, 0],
-         describe=lambda c: f"k={c[0]} on a 9x9 image"),
-    Item("ch01.learn_kernel", cases=_learn_cases, oracle=learn_oracle,
-         describe=lambda c: f"kernel {c[2][0]}x{c[2][1]}, lr={c[3]}, steps={c[4]}"),
+    Item(
+        "ch01.Conv2D",
+        cases=_conv2d_module_cases,
+        run=_run_conv2d_module,
+        oracle=lambda c: _conv(c[1], c[2]) + c[3],
+        describe=lambda c: f"kernel {c[0][0]}x{c[0][1]}, input {c[1].shape[0]}x{c[1].shape[1]}",
+    ),
+    Item(
+        "ch01.edge_kernel",
+        cases=_edge_cases,
+        run=_run_edge,
+        oracle=lambda c: _conv(c[1], torch.tensor(_EDGE[c[0]], device=c[1].device)),
+        describe=lambda c: f"{c[0]} edges on an 8x8 image",
+    ),
+    Item(
+        "ch01.laplacian_kernel",
+        cases=_laplacian_cases,
+        run=_run_laplacian,
+        oracle=lambda c: torch.full((c[0].shape[0] - 2, c[0].shape[1] - 2), c[1], device=c[0].device),
+        describe=lambda c: "a quadratic 7x7 image",
+    ),
+    Item(
+        "ch01.blur_kernel",
+        cases=_blur_cases,
+        run=_run_blur,
+        oracle=lambda c: F.avg_pool2d(c[1][None, None], c[0], stride=1)[0, 0],
+        describe=lambda c: f"k={c[0]} on a 9x9 image",
+    ),
+    Item(
+        "ch01.learn_kernel",
+        cases=_learn_cases,
+        oracle=learn_oracle,
+        describe=lambda c: f"kernel {c[2][0]}x{c[2][1]}, lr={c[3]}, steps={c[4]}",
+    ),
     Item("ch01.corr2d_grads", cases=_grad_cases, run=_run_grad, oracle=_grad_oracle),
 )

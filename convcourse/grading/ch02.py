@@ -6,6 +6,7 @@ receptive fields from autograd through a real stack of ``nn.Conv2d`` layers, and
 mirror padding from ``F.pad(mode="reflect")``.  No oracle repeats a formula that the
 student is asked to write.
 """
+
 import warnings
 
 import torch
@@ -44,12 +45,22 @@ def _valid(n, k, p=0, s=1, d=1):
 
 # --- output shape -----------------------------------------------------------------------------
 
+
 def _shape_cases(gen, device):
     # the chapter's 8x8 examples, then edge cases, then random configurations
-    cases = [((8, 8), 3, 1, 1, 1), ((8, 8), (5, 3), (2, 1), 1, 1), ((8, 8), 3, 1, 2, 1),
-             ((8, 8), (3, 5), (0, 1), (3, 4), 1), ((5, 5), 2, 0, 1, 2), ((7, 9), 1, 0, 1, 1),
-             ((6, 4), (6, 4), 0, 1, 1), ((9, 9), 2, 0, 5, 1), ((10, 13), 3, (0, 2), (2, 3), (3, 2)),
-             ((1, 1), 3, 1, 1, 1), ((4, 5), 3, 3, 1, 4)]
+    cases = [
+        ((8, 8), 3, 1, 1, 1),
+        ((8, 8), (5, 3), (2, 1), 1, 1),
+        ((8, 8), 3, 1, 2, 1),
+        ((8, 8), (3, 5), (0, 1), (3, 4), 1),
+        ((5, 5), 2, 0, 1, 2),
+        ((7, 9), 1, 0, 1, 1),
+        ((6, 4), (6, 4), 0, 1, 1),
+        ((9, 9), 2, 0, 5, 1),
+        ((10, 13), 3, (0, 2), (2, 3), (3, 2)),
+        ((1, 1), 3, 1, 1, 1),
+        ((4, 5), 3, 3, 1, 4),
+    ]
     while len(cases) < 60:
         n = (randint(gen, 1, 40), randint(gen, 1, 40))
         k = (randint(gen, 1, 7), randint(gen, 1, 7))
@@ -72,9 +83,10 @@ def _describe_shape(case):
 def _run_shape(fn, case):
     n, k, p, s, d = case
     out = call(fn, n, k, padding=p, stride=s, dilation=d, name="conv_output_shape")
-    check_true(isinstance(out, (tuple, list)) and len(out) == 2,
-               f"conv_output_shape({_describe_shape(case)}) should return a pair (o_h, o_w), "
-               f"received {out!r}"[:200])
+    check_true(
+        isinstance(out, (tuple, list)) and len(out) == 2,
+        f"conv_output_shape({_describe_shape(case)}) should return a pair (o_h, o_w), received {out!r}"[:200],
+    )
     return tuple(out)
 
 
@@ -84,9 +96,21 @@ def _compare_values(received, expected, what, hidden=True):
 
 # --- "same" padding ---------------------------------------------------------------------------
 
+
 def _same_cases(gen, device):
-    cases = [(3, 1), (4, 1), (1, 1), (2, 1), ((5, 3), 1), ((4, 3), 1), ((3, 2), (1, 1)), (3, 2),
-             (2, 3), ((4, 5), (2, 1)), (6, 1)]
+    cases = [
+        (3, 1),
+        (4, 1),
+        (1, 1),
+        (2, 1),
+        ((5, 3), 1),
+        ((4, 3), 1),
+        ((3, 2), (1, 1)),
+        (3, 2),
+        (2, 3),
+        ((4, 5), (2, 1)),
+        (6, 1),
+    ]
     for _ in range(5):
         k = (randint(gen, 1, 7), randint(gen, 1, 7))
         d = (randint(gen, 1, 3), randint(gen, 1, 3))
@@ -103,14 +127,20 @@ def _run_same(fn, case):
     k, d, X, W = case
     pads = call(fn, k, d, name="same_padding")
     head = f"same_padding({k!r}, {d!r})"
-    check_true(isinstance(pads, (tuple, list)) and len(pads) == 4,
-               f"{head} should return four numbers (left, right, top, bottom), received {pads!r}"[:200])
-    check_true(all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in pads),
-               f"{head} should return four non-negative ints, received {tuple(pads)!r}")
+    check_true(
+        isinstance(pads, (tuple, list)) and len(pads) == 4,
+        f"{head} should return four numbers (left, right, top, bottom), received {pads!r}"[:200],
+    )
+    check_true(
+        all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in pads),
+        f"{head} should return four non-negative ints, received {tuple(pads)!r}",
+    )
     Y = F.conv2d(F.pad(X, tuple(pads)), W, dilation=d)
-    check_true(Y.shape[-2:] == X.shape[-2:],
-               f"{head} = {tuple(pads)} turns a {X.shape[-2]}x{X.shape[-1]} input into a "
-               f"{Y.shape[-2]}x{Y.shape[-1]} output; 'same' padding keeps the input size")
+    check_true(
+        Y.shape[-2:] == X.shape[-2:],
+        f"{head} = {tuple(pads)} turns a {X.shape[-2]}x{X.shape[-1]} input into a "
+        f"{Y.shape[-2]}x{Y.shape[-1]} output; 'same' padding keeps the input size",
+    )
     return Y
 
 
@@ -123,11 +153,21 @@ def _same_oracle(case):
 
 # --- cross-correlation with padding and stride ------------------------------------------------
 
+
 def _pad_stride_cases(gen, device):
-    fixed = [((5, 5), (2, 2), 0, 1), ((5, 5), (2, 2), 0, 2), ((5, 5), (2, 2), 1, 1),
-             ((8, 8), (3, 3), 1, 2), ((8, 8), (3, 5), (0, 1), (3, 4)), ((6, 7), (1, 1), 0, 1),
-             ((6, 4), (6, 4), 0, 1), ((4, 4), (3, 3), 2, 1), ((9, 9), (2, 2), 0, 4),
-             ((7, 5), (3, 2), (2, 0), (1, 3)), ((3, 3), (5, 5), 1, 1)]
+    fixed = [
+        ((5, 5), (2, 2), 0, 1),
+        ((5, 5), (2, 2), 0, 2),
+        ((5, 5), (2, 2), 1, 1),
+        ((8, 8), (3, 3), 1, 2),
+        ((8, 8), (3, 5), (0, 1), (3, 4)),
+        ((6, 7), (1, 1), 0, 1),
+        ((6, 4), (6, 4), 0, 1),
+        ((4, 4), (3, 3), 2, 1),
+        ((9, 9), (2, 2), 0, 4),
+        ((7, 5), (3, 2), (2, 0), (1, 3)),
+        ((3, 3), (5, 5), 1, 1),
+    ]
     while len(fixed) < 18:
         nh, nw = randint(gen, 1, 12), randint(gen, 1, 12)
         kh, kw = randint(gen, 1, 5), randint(gen, 1, 5)
@@ -150,11 +190,11 @@ def _run_pad_stride(fn, case):
 
 def _describe_pad_stride(case):
     X, K, p, s = case
-    return (f"X {X.shape[0]}x{X.shape[1]}, K {K.shape[0]}x{K.shape[1]}, "
-            f"padding={p!r}, stride={s!r}")
+    return f"X {X.shape[0]}x{X.shape[1]}, K {K.shape[0]}x{K.shape[1]}, padding={p!r}, stride={s!r}"
 
 
 # --- receptive field --------------------------------------------------------------------------
+
 
 def receptive_field_oracle(layers):
     """Receptive field of output pixel (0, 0) of a real stack of ``nn.Conv2d`` layers.
@@ -189,12 +229,22 @@ def receptive_field_oracle(layers):
 
 
 def _rf_cases(gen, device):
-    cases = [[], [(3, 1, 1)], [(3, 1, 1), (3, 1, 1)], [(3, 1, 1)] * 3, [(5, 1, 1)], [(2, 2, 1)] * 3,
-             [(3, 2, 1), (3, 2, 1)], [(3, 1, 1), (3, 1, 2), (3, 1, 4)], [(7, 2, 1), (3, 2, 1), (3, 1, 1)],
-             [(1, 1, 1), (1, 3, 1), (3, 1, 1)], [(2, 3, 1), (3, 1, 2)], [(3, 1, 2)] * 2]
+    cases = [
+        [],
+        [(3, 1, 1)],
+        [(3, 1, 1), (3, 1, 1)],
+        [(3, 1, 1)] * 3,
+        [(5, 1, 1)],
+        [(2, 2, 1)] * 3,
+        [(3, 2, 1), (3, 2, 1)],
+        [(3, 1, 1), (3, 1, 2), (3, 1, 4)],
+        [(7, 2, 1), (3, 2, 1), (3, 1, 1)],
+        [(1, 1, 1), (1, 3, 1), (3, 1, 1)],
+        [(2, 3, 1), (3, 1, 2)],
+        [(3, 1, 2)] * 2,
+    ]
     for _ in range(8):
-        cases.append([(randint(gen, 1, 5), randint(gen, 1, 3), randint(gen, 1, 3))
-                      for _ in range(randint(gen, 1, 4))])
+        cases.append([(randint(gen, 1, 5), randint(gen, 1, 3), randint(gen, 1, 3)) for _ in range(randint(gen, 1, 4))])
     return [(layers,) for layers in cases]
 
 
@@ -205,8 +255,14 @@ def _run_rf(fn, case):
 
 # --- reflect padding --------------------------------------------------------------------------
 
-_REFLECT_OPS = {"reflection_pad1d", "reflection_pad2d", "reflection_pad3d",
-                "reflection_pad1d_backward", "reflection_pad2d_backward", "reflection_pad3d_backward"}
+_REFLECT_OPS = {
+    "reflection_pad1d",
+    "reflection_pad2d",
+    "reflection_pad3d",
+    "reflection_pad1d_backward",
+    "reflection_pad2d_backward",
+    "reflection_pad3d_backward",
+}
 
 
 class _NoReflectionPad(TorchDispatchMode):
@@ -218,13 +274,23 @@ class _NoReflectionPad(TorchDispatchMode):
             raise CheckError(
                 f"reflect_pad called PyTorch's mirror padding (aten.{name}, i.e. F.pad(mode='reflect') "
                 f"or nn.ReflectionPad2d), which this exercise asks you to write yourself: build it "
-                f"with flip and torch.cat, or with an index tensor")
+                f"with flip and torch.cat, or with an index tensor"
+            )
         return func(*args, **(kwargs or {}))
 
 
 def _reflect_cases(gen, device):
-    shapes = [((3, 3), 1), ((5, 5), 2), ((4, 6), (1, 3)), ((2, 2), 1), ((6, 3), (5, 2)), ((4, 4), 0),
-              ((3, 4, 5), 2), ((2, 3, 5, 4), (3, 1)), ((1, 7), (0, 6))]
+    shapes = [
+        ((3, 3), 1),
+        ((5, 5), 2),
+        ((4, 6), (1, 3)),
+        ((2, 2), 1),
+        ((6, 3), (5, 2)),
+        ((4, 4), 0),
+        ((3, 4, 5), 2),
+        ((2, 3, 5, 4), (3, 1)),
+        ((1, 7), (0, 6)),
+    ]
     for _ in range(4):
         h, w = randint(gen, 2, 9), randint(gen, 2, 9)
         lead = [randint(gen, 1, 3) for _ in range(randint(gen, 0, 2))]
@@ -236,8 +302,9 @@ def _reflect_oracle(case):
     X, p = case
     ph, pw = _pair(p)
     X3 = X.reshape(-1, *X.shape[-2:])
-    return F.pad(X3, (pw, pw, ph, ph), mode="reflect").reshape(*X.shape[:-2], X.shape[-2] + 2 * ph,
-                                                              X.shape[-1] + 2 * pw)
+    return F.pad(X3, (pw, pw, ph, ph), mode="reflect").reshape(
+        *X.shape[:-2], X.shape[-2] + 2 * ph, X.shape[-1] + 2 * pw
+    )
 
 
 def _run_reflect(fn, case):
@@ -250,20 +317,48 @@ def _run_reflect(fn, case):
     except NotImplementedError as e:
         if str(e).strip():  # PyTorch's own NotImplementedError, e.g. F.pad on a 2-D tensor
             raise CheckError(f"reflect_pad raised NotImplementedError: {str(e).splitlines()[0]}") from None
-        raise CheckError("reflect_pad is still the placeholder: replace `raise NotImplementedError()` "
-                         "with your code") from None
+        raise CheckError(
+            "reflect_pad is still the placeholder: replace `raise NotImplementedError()` with your code"
+        ) from None
 
 
 register(
-    Item("ch02.conv_output_shape", cases=_shape_cases, run=_run_shape,
-         oracle=lambda c: _torch_out_shape(*c), compare=_compare_values, describe=_describe_shape),
-    Item("ch02.same_padding", cases=_same_cases, run=_run_same, oracle=_same_oracle,
-         describe=lambda c: f"kernel_size={c[0]!r}, dilation={c[1]!r}"),
-    Item("ch02.corr2d_pad_stride", cases=_pad_stride_cases, run=_run_pad_stride,
-         oracle=_pad_stride_oracle, forbidden="convolution", describe=_describe_pad_stride),
-    Item("ch02.receptive_field", cases=_rf_cases, run=_run_rf,
-         oracle=lambda c: receptive_field_oracle(c[0]), compare=_compare_values,
-         describe=lambda c: f"layers={c[0]!r}"),
-    Item("ch02.reflect_pad", cases=_reflect_cases, run=_run_reflect, oracle=_reflect_oracle,
-         describe=lambda c: f"X of shape {tuple(c[0].shape)}, padding={c[1]!r}"),
+    Item(
+        "ch02.conv_output_shape",
+        cases=_shape_cases,
+        run=_run_shape,
+        oracle=lambda c: _torch_out_shape(*c),
+        compare=_compare_values,
+        describe=_describe_shape,
+    ),
+    Item(
+        "ch02.same_padding",
+        cases=_same_cases,
+        run=_run_same,
+        oracle=_same_oracle,
+        describe=lambda c: f"kernel_size={c[0]!r}, dilation={c[1]!r}",
+    ),
+    Item(
+        "ch02.corr2d_pad_stride",
+        cases=_pad_stride_cases,
+        run=_run_pad_stride,
+        oracle=_pad_stride_oracle,
+        forbidden="convolution",
+        describe=_describe_pad_stride,
+    ),
+    Item(
+        "ch02.receptive_field",
+        cases=_rf_cases,
+        run=_run_rf,
+        oracle=lambda c: receptive_field_oracle(c[0]),
+        compare=_compare_values,
+        describe=lambda c: f"layers={c[0]!r}",
+    ),
+    Item(
+        "ch02.reflect_pad",
+        cases=_reflect_cases,
+        run=_run_reflect,
+        oracle=_reflect_oracle,
+        describe=lambda c: f"X of shape {tuple(c[0].shape)}, padding={c[1]!r}",
+    ),
 )

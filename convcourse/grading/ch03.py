@@ -5,6 +5,7 @@ no memory) for parameter counts (``sum(p.numel())``), bytes (``element_size()`` 
 parameters, outputs and gradients) and FLOPs (``torch.utils.flop_counter.FlopCounterMode``).
 No oracle repeats a formula that the student is asked to write.
 """
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -31,10 +32,17 @@ def _compare_values(received, expected, what, hidden=True):
 
 # --- multi-input and multi-output cross-correlation ------------------------------------------
 
+
 def _multi_shapes(gen):
     """(c_i, n_h, n_w, c_o, k_h, k_w): edge cases, then random."""
-    shapes = [(2, 3, 3, 3, 2, 2), (1, 5, 4, 1, 1, 1), (3, 4, 6, 2, 4, 6), (4, 6, 5, 1, 3, 2),
-              (1, 7, 3, 4, 2, 3), (5, 2, 2, 3, 1, 1)]
+    shapes = [
+        (2, 3, 3, 3, 2, 2),
+        (1, 5, 4, 1, 1, 1),
+        (3, 4, 6, 2, 4, 6),
+        (4, 6, 5, 1, 3, 2),
+        (1, 7, 3, 4, 2, 3),
+        (5, 2, 2, 3, 1, 1),
+    ]
     for _ in range(4):
         nh, nw = randint(gen, 1, 9), randint(gen, 1, 9)
         shapes.append((randint(gen, 1, 4), nh, nw, randint(gen, 1, 4), randint(gen, 1, nh), randint(gen, 1, nw)))
@@ -42,19 +50,37 @@ def _multi_shapes(gen):
 
 
 def _multi_in_cases(gen, device):
-    return [(rand(gen, ci, nh, nw, device=device), rand(gen, ci, kh, kw, device=device))
-            for ci, nh, nw, co, kh, kw in _multi_shapes(gen)]
+    return [
+        (rand(gen, ci, nh, nw, device=device), rand(gen, ci, kh, kw, device=device))
+        for ci, nh, nw, co, kh, kw in _multi_shapes(gen)
+    ]
 
 
 def _multi_in_out_cases(gen, device):
-    return [(rand(gen, ci, nh, nw, device=device), rand(gen, co, ci, kh, kw, device=device))
-            for ci, nh, nw, co, kh, kw in _multi_shapes(gen)]
+    return [
+        (rand(gen, ci, nh, nw, device=device), rand(gen, co, ci, kh, kw, device=device))
+        for ci, nh, nw, co, kh, kw in _multi_shapes(gen)
+    ]
 
 
 # --- conv2d as one matrix product -------------------------------------------------------------
 
-_MATMUL_OPS = {"mm", "bmm", "addmm", "baddbmm", "addbmm", "matmul", "dot", "vdot", "mv", "addmv",
-               "addr", "_int_mm", "_addmm_activation", "linear"}
+_MATMUL_OPS = {
+    "mm",
+    "bmm",
+    "addmm",
+    "baddbmm",
+    "addbmm",
+    "matmul",
+    "dot",
+    "vdot",
+    "mv",
+    "addmv",
+    "addr",
+    "_int_mm",
+    "_addmm_activation",
+    "linear",
+}
 
 
 class _CountMatmul(TorchDispatchMode):
@@ -73,26 +99,50 @@ class _CountMatmul(TorchDispatchMode):
 
 def _matmul_valid_shapes(gen):
     """(N, c_i, n_h, n_w, c_o, k_h, k_w) with stride 1 and no padding."""
-    shapes = [(1, 2, 3, 3, 3, 2, 2), (2, 3, 5, 5, 2, 1, 1), (3, 1, 4, 6, 2, 4, 6), (2, 2, 6, 5, 4, 3, 2),
-              (1, 3, 8, 3, 1, 5, 1), (4, 2, 7, 7, 3, 3, 3)]
+    shapes = [
+        (1, 2, 3, 3, 3, 2, 2),
+        (2, 3, 5, 5, 2, 1, 1),
+        (3, 1, 4, 6, 2, 4, 6),
+        (2, 2, 6, 5, 4, 3, 2),
+        (1, 3, 8, 3, 1, 5, 1),
+        (4, 2, 7, 7, 3, 3, 3),
+    ]
     for _ in range(4):
         nh, nw = randint(gen, 1, 10), randint(gen, 1, 10)
-        shapes.append((randint(gen, 1, 3), randint(gen, 1, 4), nh, nw, randint(gen, 1, 5),
-                       randint(gen, 1, nh), randint(gen, 1, nw)))
+        shapes.append(
+            (
+                randint(gen, 1, 3),
+                randint(gen, 1, 4),
+                nh,
+                nw,
+                randint(gen, 1, 5),
+                randint(gen, 1, nh),
+                randint(gen, 1, nw),
+            )
+        )
     return shapes
 
 
 def _matmul_valid_cases(gen, device):
-    return [(rand(gen, n, ci, nh, nw, device=device), rand(gen, co, ci, kh, kw, device=device), 1, 0)
-            for n, ci, nh, nw, co, kh, kw in _matmul_valid_shapes(gen)]
+    return [
+        (rand(gen, n, ci, nh, nw, device=device), rand(gen, co, ci, kh, kw, device=device), 1, 0)
+        for n, ci, nh, nw, co, kh, kw in _matmul_valid_shapes(gen)
+    ]
 
 
 def _matmul_cases(gen, device):
     # (N, c_i, (n_h, n_w), c_o, (k_h, k_w), stride, padding)
-    fixed = [(1, 3, (5, 5), 2, (3, 3), 2, 1), (2, 2, (8, 8), 3, (3, 5), (3, 4), (0, 1)),
-             (3, 1, (5, 5), 1, (2, 2), 2, 0), (2, 3, (6, 7), 4, (1, 1), 2, 1), (1, 2, (4, 4), 2, (3, 3), 1, 2),
-             (2, 2, (9, 9), 3, (2, 2), 4, 0), (1, 4, (6, 5), 2, (6, 5), 1, 0), (2, 2, (3, 3), 2, (5, 5), 1, 1),
-             (3, 3, (7, 5), 2, (3, 2), (1, 3), (2, 0))]
+    fixed = [
+        (1, 3, (5, 5), 2, (3, 3), 2, 1),
+        (2, 2, (8, 8), 3, (3, 5), (3, 4), (0, 1)),
+        (3, 1, (5, 5), 1, (2, 2), 2, 0),
+        (2, 3, (6, 7), 4, (1, 1), 2, 1),
+        (1, 2, (4, 4), 2, (3, 3), 1, 2),
+        (2, 2, (9, 9), 3, (2, 2), 4, 0),
+        (1, 4, (6, 5), 2, (6, 5), 1, 0),
+        (2, 2, (3, 3), 2, (5, 5), 1, 1),
+        (3, 3, (7, 5), 2, (3, 2), (1, 3), (2, 0)),
+    ]
     while len(fixed) < 16:
         nh, nw = randint(gen, 1, 10), randint(gen, 1, 10)
         kh, kw = randint(gen, 1, 5), randint(gen, 1, 5)
@@ -101,8 +151,10 @@ def _matmul_cases(gen, device):
         ph, pw = _pair(p)
         if nh + 2 * ph >= kh and nw + 2 * pw >= kw:
             fixed.append((randint(gen, 1, 3), randint(gen, 1, 4), (nh, nw), randint(gen, 1, 4), (kh, kw), s, p))
-    return [(rand(gen, n, ci, *ns, device=device), rand(gen, co, ci, *ks, device=device), s, p)
-            for n, ci, ns, co, ks, s, p in fixed]
+    return [
+        (rand(gen, n, ci, *ns, device=device), rand(gen, co, ci, *ks, device=device), s, p)
+        for n, ci, ns, co, ks, s, p in fixed
+    ]
 
 
 def _run_matmul(fn, case, *, defaults):
@@ -117,9 +169,11 @@ def _run_matmul(fn, case, *, defaults):
     if n != 1:
         ops = ", ".join(sorted(set(f"aten.{o}" for o in counter.names)))
         raise CheckError(
-            f"conv2d_matmul ran {n} matrix products" + (f" ({ops})" if ops else "") +
-            " for one call: the exercise asks for the whole batch as ONE matrix product "
-            "(unfold the patches of every image, then multiply once by the reshaped kernels)")
+            f"conv2d_matmul ran {n} matrix products"
+            + (f" ({ops})" if ops else "")
+            + " for one call: the exercise asks for the whole batch as ONE matrix product "
+            "(unfold the patches of every image, then multiply once by the reshaped kernels)"
+        )
     return Y
 
 
@@ -135,11 +189,21 @@ def _describe_matmul(case):
 
 # --- costs: FLOPs, parameters, bytes ----------------------------------------------------------
 
+
 def _cost_cases(gen, device, n=40):
     """(c_i, c_o, kernel_size, input_size, stride, padding): valid layers, small and large."""
-    cases = [(1, 64, 4, 28, 2, 1), (64, 128, 4, 14, 2, 1), (3, 2, 3, 5, 2, 1), (3, 96, 11, 224, 4, 2),
-             (256, 512, 3, 14, 1, 1), (16, 16, 1, 7, 1, 0), (2, 3, (3, 5), (8, 8), (3, 4), (0, 1)),
-             (5, 7, (1, 7), (17, 17), 1, (0, 3)), (8, 4, 5, 5, 1, 0), (3, 3, 2, 9, 3, 0)]
+    cases = [
+        (1, 64, 4, 28, 2, 1),
+        (64, 128, 4, 14, 2, 1),
+        (3, 2, 3, 5, 2, 1),
+        (3, 96, 11, 224, 4, 2),
+        (256, 512, 3, 14, 1, 1),
+        (16, 16, 1, 7, 1, 0),
+        (2, 3, (3, 5), (8, 8), (3, 4), (0, 1)),
+        (5, 7, (1, 7), (17, 17), 1, (0, 3)),
+        (8, 4, 5, 5, 1, 0),
+        (3, 3, 2, 9, 3, 0),
+    ]
     while len(cases) < n:
         ci, co = randint(gen, 1, 512), randint(gen, 1, 512)
         k = _maybe_pair(gen, randint(gen, 1, 7), randint(gen, 1, 7))
@@ -174,11 +238,24 @@ def _run_flops(fn, case):
 
 
 def _params_cases(gen, device):
-    cases = [(1, 64, 4, True), (64, 128, 4, True), (3, 2, 3, True), (3, 2, 3, False), (7, 5, (1, 3), True),
-             (1, 1, 1, False), (256, 512, 3, True)]
+    cases = [
+        (1, 64, 4, True),
+        (64, 128, 4, True),
+        (3, 2, 3, True),
+        (3, 2, 3, False),
+        (7, 5, (1, 3), True),
+        (1, 1, 1, False),
+        (256, 512, 3, True),
+    ]
     for _ in range(10):
-        cases.append((randint(gen, 1, 512), randint(gen, 1, 512),
-                      _maybe_pair(gen, randint(gen, 1, 7), randint(gen, 1, 7)), bool(randint(gen, 0, 1))))
+        cases.append(
+            (
+                randint(gen, 1, 512),
+                randint(gen, 1, 512),
+                _maybe_pair(gen, randint(gen, 1, 7), randint(gen, 1, 7)),
+                bool(randint(gen, 0, 1)),
+            )
+        )
     return cases
 
 
@@ -207,9 +284,11 @@ def _memory_oracle(case):
     Y = layer(torch.empty(batch, ci, *_pair(size), device="meta", dtype=dtype))
     Y.sum().backward()
     params = list(layer.parameters())
-    return {"weights": sum(t.numel() * t.element_size() for t in params),
-            "activations": Y.numel() * Y.element_size(),
-            "gradients": sum(t.grad.numel() * t.grad.element_size() for t in params)}
+    return {
+        "weights": sum(t.numel() * t.element_size() for t in params),
+        "activations": Y.numel() * Y.element_size(),
+        "gradients": sum(t.grad.numel() * t.grad.element_size() for t in params),
+    }
 
 
 def _run_memory(fn, case):
@@ -217,8 +296,11 @@ def _run_memory(fn, case):
     out = call(fn, ci, co, k, size, batch=batch, stride=s, padding=p, dtype=dtype, name="conv2d_memory")
     check_true(isinstance(out, dict), f"conv2d_memory should return a dict, received a {type(out).__name__}")
     missing = {"weights", "activations", "gradients"} - set(out)
-    check_true(not missing, f"conv2d_memory should return a dict with the keys 'weights', 'activations' "
-                            f"and 'gradients'; missing {sorted(missing)}")
+    check_true(
+        not missing,
+        f"conv2d_memory should return a dict with the keys 'weights', 'activations' "
+        f"and 'gradients'; missing {sorted(missing)}",
+    )
     return out
 
 
@@ -229,17 +311,33 @@ def _compare_memory(received, expected, what, hidden=True):
 
 def _describe_memory(case):
     ci, co, k, size, batch, s, p, dtype = case
-    return (f"c_i={ci}, c_o={co}, kernel_size={k!r}, input_size={size!r}, batch={batch}, stride={s!r}, "
-            f"padding={p!r}, dtype={dtype}")
+    return (
+        f"c_i={ci}, c_o={co}, kernel_size={k!r}, input_size={size!r}, batch={batch}, stride={s!r}, "
+        f"padding={p!r}, dtype={dtype}"
+    )
 
 
 def _grouped_cases(gen, device):
-    cases = [(4, 8, 3, 2, True), (4, 8, 3, 4, False), (6, 6, 3, 6, True), (8, 4, 1, 4, True), (3, 6, (3, 5), 3, True),
-             (12, 18, 5, 1, True), (2, 4, 2, 2, False)]
+    cases = [
+        (4, 8, 3, 2, True),
+        (4, 8, 3, 4, False),
+        (6, 6, 3, 6, True),
+        (8, 4, 1, 4, True),
+        (3, 6, (3, 5), 3, True),
+        (12, 18, 5, 1, True),
+        (2, 4, 2, 2, False),
+    ]
     for _ in range(10):
         g = randint(gen, 1, 16)
-        cases.append((g * randint(gen, 1, 16), g * randint(gen, 1, 16),
-                      _maybe_pair(gen, randint(gen, 1, 7), randint(gen, 1, 7)), g, bool(randint(gen, 0, 1))))
+        cases.append(
+            (
+                g * randint(gen, 1, 16),
+                g * randint(gen, 1, 16),
+                _maybe_pair(gen, randint(gen, 1, 7), randint(gen, 1, 7)),
+                g,
+                bool(randint(gen, 0, 1)),
+            )
+        )
     return cases
 
 
@@ -256,8 +354,14 @@ def _run_grouped(fn, case):
 def _separable_cases(gen, device):
     cases = [(3, 16, 3, False), (3, 16, 3, True), (32, 64, 3, True), (1, 1, 1, False), (8, 4, (3, 5), True)]
     for _ in range(10):
-        cases.append((randint(gen, 1, 256), randint(gen, 1, 256),
-                      _maybe_pair(gen, randint(gen, 1, 7), randint(gen, 1, 7)), bool(randint(gen, 0, 1))))
+        cases.append(
+            (
+                randint(gen, 1, 256),
+                randint(gen, 1, 256),
+                _maybe_pair(gen, randint(gen, 1, 7), randint(gen, 1, 7)),
+                bool(randint(gen, 0, 1)),
+            )
+        )
     return cases
 
 
@@ -274,27 +378,72 @@ def _run_separable(fn, case):
 
 
 register(
-    Item("ch03.corr2d_multi_in", cases=_multi_in_cases, forbidden="convolution",
-         oracle=lambda c: F.conv2d(c[0][None], c[1][None])[0, 0]),
-    Item("ch03.corr2d_multi_in_out", cases=_multi_in_out_cases, forbidden="convolution",
-         oracle=lambda c: F.conv2d(c[0][None], c[1])[0]),
-    Item("ch03.conv2d_matmul_valid", cases=_matmul_valid_cases, forbidden="convolution",
-         run=lambda fn, c: _run_matmul(fn, c, defaults=True), oracle=_matmul_oracle,
-         describe=lambda c: f"X {tuple(c[0].shape)}, K {tuple(c[1].shape)}"),
-    Item("ch03.conv2d_matmul", cases=_matmul_cases, forbidden="convolution",
-         run=lambda fn, c: _run_matmul(fn, c, defaults=False), oracle=_matmul_oracle,
-         describe=_describe_matmul),
-    Item("ch03.conv2d_flops", cases=_cost_cases, run=_run_flops, oracle=_flops_oracle,
-         compare=_compare_values, describe=_describe_cost),
-    Item("ch03.conv2d_params", cases=_params_cases, run=_run_params, oracle=_params_oracle,
-         compare=_compare_values,
-         describe=lambda c: f"c_i={c[0]}, c_o={c[1]}, kernel_size={c[2]!r}, bias={c[3]}"),
-    Item("ch03.conv2d_memory", cases=_memory_cases, run=_run_memory, oracle=_memory_oracle,
-         compare=_compare_memory, describe=_describe_memory),
-    Item("ch03.grouped_params", cases=_grouped_cases, run=_run_grouped, oracle=_grouped_oracle,
-         compare=_compare_values,
-         describe=lambda c: f"c_i={c[0]}, c_o={c[1]}, kernel_size={c[2]!r}, groups={c[3]}, bias={c[4]}"),
-    Item("ch03.separable_params", cases=_separable_cases, run=_run_separable, oracle=_separable_oracle,
-         compare=_compare_values,
-         describe=lambda c: f"c_i={c[0]}, c_o={c[1]}, kernel_size={c[2]!r}, bias={c[3]}"),
+    Item(
+        "ch03.corr2d_multi_in",
+        cases=_multi_in_cases,
+        forbidden="convolution",
+        oracle=lambda c: F.conv2d(c[0][None], c[1][None])[0, 0],
+    ),
+    Item(
+        "ch03.corr2d_multi_in_out",
+        cases=_multi_in_out_cases,
+        forbidden="convolution",
+        oracle=lambda c: F.conv2d(c[0][None], c[1])[0],
+    ),
+    Item(
+        "ch03.conv2d_matmul_valid",
+        cases=_matmul_valid_cases,
+        forbidden="convolution",
+        run=lambda fn, c: _run_matmul(fn, c, defaults=True),
+        oracle=_matmul_oracle,
+        describe=lambda c: f"X {tuple(c[0].shape)}, K {tuple(c[1].shape)}",
+    ),
+    Item(
+        "ch03.conv2d_matmul",
+        cases=_matmul_cases,
+        forbidden="convolution",
+        run=lambda fn, c: _run_matmul(fn, c, defaults=False),
+        oracle=_matmul_oracle,
+        describe=_describe_matmul,
+    ),
+    Item(
+        "ch03.conv2d_flops",
+        cases=_cost_cases,
+        run=_run_flops,
+        oracle=_flops_oracle,
+        compare=_compare_values,
+        describe=_describe_cost,
+    ),
+    Item(
+        "ch03.conv2d_params",
+        cases=_params_cases,
+        run=_run_params,
+        oracle=_params_oracle,
+        compare=_compare_values,
+        describe=lambda c: f"c_i={c[0]}, c_o={c[1]}, kernel_size={c[2]!r}, bias={c[3]}",
+    ),
+    Item(
+        "ch03.conv2d_memory",
+        cases=_memory_cases,
+        run=_run_memory,
+        oracle=_memory_oracle,
+        compare=_compare_memory,
+        describe=_describe_memory,
+    ),
+    Item(
+        "ch03.grouped_params",
+        cases=_grouped_cases,
+        run=_run_grouped,
+        oracle=_grouped_oracle,
+        compare=_compare_values,
+        describe=lambda c: f"c_i={c[0]}, c_o={c[1]}, kernel_size={c[2]!r}, groups={c[3]}, bias={c[4]}",
+    ),
+    Item(
+        "ch03.separable_params",
+        cases=_separable_cases,
+        run=_run_separable,
+        oracle=_separable_oracle,
+        compare=_compare_values,
+        describe=lambda c: f"c_i={c[0]}, c_o={c[1]}, kernel_size={c[2]!r}, bias={c[3]}",
+    ),
 )

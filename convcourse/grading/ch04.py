@@ -5,6 +5,7 @@ run on the same inputs, never a copy of the solution.  Inputs take negative valu
 (some cases are entirely negative), so that padding with zeros instead of
 ``-inf`` shows up in max pooling.
 """
+
 import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -32,14 +33,14 @@ def _describe_pool(case):
 
 # (input shape, kernel, stride, padding, value range): edge cases first.
 _FIXED = [
-    ((1, 1, 3, 3), 2, 1, 0, (-1.0, 1.0)),            # the chapter's example size
-    ((1, 2, 4, 4), 3, (2, 1), 1, (-1.0, 1.0)),       # channels pooled separately
+    ((1, 1, 3, 3), 2, 1, 0, (-1.0, 1.0)),  # the chapter's example size
+    ((1, 2, 4, 4), 3, (2, 1), 1, (-1.0, 1.0)),  # channels pooled separately
     ((2, 3, 5, 7), (2, 3), (1, 2), (1, 1), (-1.0, 1.0)),
-    ((2, 2, 6, 5), 1, 1, 0, (-1.0, 1.0)),            # 1x1 window
-    ((1, 3, 4, 6), (4, 6), 1, 0, (-1.0, 1.0)),       # window as large as the input
-    ((2, 1, 9, 8), 2, 3, 0, (-1.0, 1.0)),            # stride larger than the window
-    ((3, 2, 5, 5), 3, None, 1, (-1.0, 1.0)),         # default stride (= kernel size)
-    ((2, 2, 5, 6), 2, 2, 1, (-3.0, -1.0)),           # all negative, padded
+    ((2, 2, 6, 5), 1, 1, 0, (-1.0, 1.0)),  # 1x1 window
+    ((1, 3, 4, 6), (4, 6), 1, 0, (-1.0, 1.0)),  # window as large as the input
+    ((2, 1, 9, 8), 2, 3, 0, (-1.0, 1.0)),  # stride larger than the window
+    ((3, 2, 5, 5), 3, None, 1, (-1.0, 1.0)),  # default stride (= kernel size)
+    ((2, 2, 5, 6), 2, 2, 1, (-3.0, -1.0)),  # all negative, padded
     ((1, 4, 7, 3), (3, 2), (2, 1), (1, 0), (-2.0, -0.5)),
 ]
 
@@ -59,8 +60,7 @@ def _configs(gen, extra=4):
 
 
 def pool_cases(gen, device):
-    return [(rand(gen, *shape, device=device, low=lo, high=hi), k, s, p)
-            for shape, k, s, p, (lo, hi) in _configs(gen)]
+    return [(rand(gen, *shape, device=device, low=lo, high=hi), k, s, p) for shape, k, s, p, (lo, hi) in _configs(gen)]
 
 
 def avg_cases(gen, device):
@@ -81,6 +81,7 @@ def _run_pool(mode):
         if mode == "avg":
             kwargs["count_include_pad"] = case[4]
         return call(fn, X, k, name="pool2d", forbidden="pooling", **kwargs)
+
     return run
 
 
@@ -96,6 +97,7 @@ def _avg_oracle(case):
 
 # ---- average pooling as a convolution -------------------------------------------------
 
+
 class _Watch(TorchDispatchMode):
     """Records whether a convolution operator ran."""
 
@@ -110,8 +112,7 @@ class _Watch(TorchDispatchMode):
 
 
 def _conv_cases(gen, device):
-    return [(rand(gen, *shape, device=device, low=lo, high=hi), k, s, p)
-            for shape, k, s, p, (lo, hi) in _configs(gen)]
+    return [(rand(gen, *shape, device=device, low=lo, high=hi), k, s, p) for shape, k, s, p, (lo, hi) in _configs(gen)]
 
 
 def _run_avg_conv(fn, case):
@@ -119,16 +120,31 @@ def _run_avg_conv(fn, case):
     watch = _Watch()
     with watch:
         out = call(fn, X, k, stride=s, padding=p, name="avg_pool_conv", forbidden="pooling")
-    check_true(watch.convolved, "avg_pool_conv should compute its result with F.conv2d, "
-                                "but no convolution ran")
+    check_true(watch.convolved, "avg_pool_conv should compute its result with F.conv2d, but no convolution ran")
     return out
 
 
 # ---- maxima from ReLUs ------------------------------------------------------------------
 
-_MAX_OPS = {"max", "maximum", "amax", "fmax", "aminmax", "cummax", "topk", "sort", "argmax",
-            "max_pool2d", "max_pool2d_with_indices", "max_pool1d", "max_pool3d",
-            "adaptive_max_pool2d", "where", "masked_fill", "masked_select"}
+_MAX_OPS = {
+    "max",
+    "maximum",
+    "amax",
+    "fmax",
+    "aminmax",
+    "cummax",
+    "topk",
+    "sort",
+    "argmax",
+    "max_pool2d",
+    "max_pool2d_with_indices",
+    "max_pool1d",
+    "max_pool3d",
+    "adaptive_max_pool2d",
+    "where",
+    "masked_fill",
+    "masked_select",
+}
 # relu is aten.relu (clamp(min=0) is a ReLU too and stays allowed); a comparison followed by
 # where/masked_fill picks the larger value without any ReLU, which misses the point.
 
@@ -141,19 +157,22 @@ class _NoMax(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         name = func.overloadpacket.__name__
         if name in _MAX_OPS:
-            raise CheckError(f"{self.who} called aten.{name}, which this exercise forbids: "
-                             f"build the maximum from relu, additions and subtractions only")
+            raise CheckError(
+                f"{self.who} called aten.{name}, which this exercise forbids: "
+                f"build the maximum from relu, additions and subtractions only"
+            )
         return func(*args, **(kwargs or {}))
 
 
 def _max2_cases(gen, device):
     cases = []
     for shape in ((1,), (5,), (3, 4), (2, 3, 4)):
-        cases.append((rand(gen, *shape, device=device, low=-3, high=3),
-                      rand(gen, *shape, device=device, low=-3, high=3)))
+        cases.append(
+            (rand(gen, *shape, device=device, low=-3, high=3), rand(gen, *shape, device=device, low=-3, high=3))
+        )
     a = rand(gen, 6, device=device, low=-2, high=-1)
-    cases.append((a, a.clone()))                        # ties
-    cases.append((a, rand(gen, 6, device=device, low=-5, high=-3)))   # both negative
+    cases.append((a, a.clone()))  # ties
+    cases.append((a, rand(gen, 6, device=device, low=-5, high=-3)))  # both negative
     return cases
 
 
@@ -176,10 +195,16 @@ def _run_maxpool_relu(fn, case):
 
 # ---- cost ------------------------------------------------------------------------------
 
+
 def _cost_cases(gen, device):
-    fixed = [((1, 1, 3, 3), 2, 1, 0), ((1, 2, 4, 4), 3, (2, 1), 1), ((8, 64, 32, 32), 2, None, 0),
-             ((2, 3, 7, 9), (3, 2), (2, 3), (1, 1)), ((4, 16, 5, 5), 1, 1, 0),
-             ((1, 1, 6, 4), (6, 4), 1, 0)]
+    fixed = [
+        ((1, 1, 3, 3), 2, 1, 0),
+        ((1, 2, 4, 4), 3, (2, 1), 1),
+        ((8, 64, 32, 32), 2, None, 0),
+        ((2, 3, 7, 9), (3, 2), (2, 3), (1, 1)),
+        ((4, 16, 5, 5), 1, 1, 0),
+        ((1, 1, 6, 4), (6, 4), 1, 0),
+    ]
     for _ in range(4):
         shape, k, s, p, _ = _random_config(gen)
         fixed.append((shape, k, s, p))
@@ -197,25 +222,56 @@ def _cost_oracle(case):
 def _run_cost(fn, case):
     shape, k, s, p = case
     out = call(fn, shape, k, stride=s, padding=p, name="pool_ops", forbidden="pooling")
-    check_true(isinstance(out, int) or (isinstance(out, float) and out.is_integer()),
-               f"pool_ops should return a whole number, received {type(out).__name__} {out!r}")
+    check_true(
+        isinstance(out, int) or (isinstance(out, float) and out.is_integer()),
+        f"pool_ops should return a whole number, received {type(out).__name__} {out!r}",
+    )
     return out
 
 
 register(
-    Item("ch04.pool2d_max", forbidden="pooling", cases=pool_cases, run=_run_pool("max"), oracle=_max_oracle,
-         describe=_describe_pool),
-    Item("ch04.pool2d_avg", forbidden="pooling", cases=avg_cases, run=_run_pool("avg"), oracle=_avg_oracle,
-         describe=_describe_pool),
-    Item("ch04.avg_pool_conv", forbidden="pooling", cases=_conv_cases, run=_run_avg_conv,
-         oracle=lambda c: F.avg_pool2d(c[0], c[1], stride=c[2], padding=c[3]),
-         describe=_describe_pool),
-    Item("ch04.max_relu", cases=_max2_cases, run=_run_max2,
-         oracle=lambda c: torch.maximum(c[0], c[1])),
-    Item("ch04.max_pool_relu", forbidden="pooling", cases=_maxpool_relu_cases, run=_run_maxpool_relu,
-         oracle=lambda c: F.max_pool2d(c[0], 2)),
-    Item("ch04.pool_ops", forbidden="pooling", cases=_cost_cases, run=_run_cost, oracle=_cost_oracle,
-         compare=check_value,
-         describe=lambda c: f"input {c[0]}, kernel {_fmt(c[1])}, "
-                            f"stride {'default' if c[2] is None else _fmt(c[2])}, padding {_fmt(c[3])}"),
+    Item(
+        "ch04.pool2d_max",
+        forbidden="pooling",
+        cases=pool_cases,
+        run=_run_pool("max"),
+        oracle=_max_oracle,
+        describe=_describe_pool,
+    ),
+    Item(
+        "ch04.pool2d_avg",
+        forbidden="pooling",
+        cases=avg_cases,
+        run=_run_pool("avg"),
+        oracle=_avg_oracle,
+        describe=_describe_pool,
+    ),
+    Item(
+        "ch04.avg_pool_conv",
+        forbidden="pooling",
+        cases=_conv_cases,
+        run=_run_avg_conv,
+        oracle=lambda c: F.avg_pool2d(c[0], c[1], stride=c[2], padding=c[3]),
+        describe=_describe_pool,
+    ),
+    Item("ch04.max_relu", cases=_max2_cases, run=_run_max2, oracle=lambda c: torch.maximum(c[0], c[1])),
+    Item(
+        "ch04.max_pool_relu",
+        forbidden="pooling",
+        cases=_maxpool_relu_cases,
+        run=_run_maxpool_relu,
+        oracle=lambda c: F.max_pool2d(c[0], 2),
+    ),
+    Item(
+        "ch04.pool_ops",
+        forbidden="pooling",
+        cases=_cost_cases,
+        run=_run_cost,
+        oracle=_cost_oracle,
+        compare=check_value,
+        describe=lambda c: (
+            f"input {c[0]}, kernel {_fmt(c[1])}, "
+            f"stride {'default' if c[2] is None else _fmt(c[2])}, padding {_fmt(c[3])}"
+        ),
+    ),
 )

@@ -5,6 +5,7 @@ with the same seeded weights drawn into both, their outputs), forward hooks for 
 hand count of correct predictions for the accuracy, and a fixed training recipe for the
 modernised LeNet.
 """
+
 from __future__ import annotations
 
 import time
@@ -19,23 +20,33 @@ from .nets import compare_traces, compare_with_reference, fmt_shape, module_resu
 
 # ----------------------------------------------------------------------------- lenet32
 
+
 def lenet32_reference(c1: int, c2: int, num_classes: int) -> nn.Sequential:
     """LeNet-5 as published, for 32x32 inputs: no padding in the first convolution."""
     return nn.Sequential(
-        nn.Conv2d(1, c1, kernel_size=5), nn.Sigmoid(), nn.AvgPool2d(kernel_size=2, stride=2),
-        nn.Conv2d(c1, c2, kernel_size=5), nn.Sigmoid(), nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.Conv2d(1, c1, kernel_size=5),
+        nn.Sigmoid(),
+        nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.Conv2d(c1, c2, kernel_size=5),
+        nn.Sigmoid(),
+        nn.AvgPool2d(kernel_size=2, stride=2),
         nn.Flatten(),
-        nn.Linear(c2 * 5 * 5, 120), nn.Sigmoid(),
-        nn.Linear(120, 84), nn.Sigmoid(),
-        nn.Linear(84, num_classes))
+        nn.Linear(c2 * 5 * 5, 120),
+        nn.Sigmoid(),
+        nn.Linear(120, 84),
+        nn.Sigmoid(),
+        nn.Linear(84, num_classes),
+    )
 
 
 def _lenet32_cases(gen, device):
     fixed = [(6, 16, 10, 1), (1, 1, 2, 3), (4, 9, 5, 2)]
     for _ in range(2):
         fixed.append((randint(gen, 2, 12), randint(gen, 2, 20), randint(gen, 2, 15), randint(gen, 1, 4)))
-    return [(c1, c2, n, rand(gen, b, 1, 32, 32, device=device, low=0.0, high=1.0), randint(gen, 0, 2**62))
-            for c1, c2, n, b in fixed]
+    return [
+        (c1, c2, n, rand(gen, b, 1, 32, 32, device=device, low=0.0, high=1.0), randint(gen, 0, 2**62))
+        for c1, c2, n, b in fixed
+    ]
 
 
 def _run_lenet32(fn, case):
@@ -45,20 +56,28 @@ def _run_lenet32(fn, case):
 
 
 def _compare_lenet32(received, expected, what, hidden=True):
-    compare_with_reference(received, expected, "your network", what,
-                           "are the activations sigmoids and the pooling layers averages?")
+    compare_with_reference(
+        received, expected, "your network", what, "are the activations sigmoids and the pooling layers averages?"
+    )
 
 
 # ----------------------------------------------------------------------------- shape_table
+
 
 def _conv_stack(gen, device):
     c = randint(gen, 1, 3)
     h, w = randint(gen, 12, 20), randint(gen, 12, 24)
     c1, c2 = randint(gen, 2, 8), randint(gen, 2, 8)
     k1 = randint(gen, 1, 5)
-    body = nn.Sequential(nn.Conv2d(c, c1, k1, padding=k1 // 2), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(c1, c2, 3, stride=2), nn.Sigmoid(), nn.AvgPool2d(2, stride=1),
-                         nn.Flatten())
+    body = nn.Sequential(
+        nn.Conv2d(c, c1, k1, padding=k1 // 2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(c1, c2, 3, stride=2),
+        nn.Sigmoid(),
+        nn.AvgPool2d(2, stride=1),
+        nn.Flatten(),
+    )
     with torch.no_grad():
         flat = body(torch.zeros(1, c, h, w)).shape[1]
     net = nn.Sequential(*body, nn.Linear(flat, 7), nn.Dropout(0.5), nn.Linear(7, 3))
@@ -68,19 +87,35 @@ def _conv_stack(gen, device):
 def _shape_cases(gen, device):
     cases = [_conv_stack(gen, device) for _ in range(3)]
     cases.append((nn.Sequential(nn.Conv2d(2, 5, 1)).to(device).eval(), (1, 2, 6, 9)))
-    cases.append((nn.Sequential(nn.Conv2d(3, 4, 7, stride=3, padding=2), nn.BatchNorm2d(4), nn.ReLU(),
-                                nn.MaxPool2d(3, stride=2, padding=1), nn.AdaptiveAvgPool2d((1, 1)),
-                                nn.Flatten(), nn.Linear(4, 2)).to(device).eval(), (2, 3, 31, 20)))
-    cases.append((nn.Sequential(nn.Flatten(), nn.Linear(30, 6), nn.Tanh(), nn.Linear(6, 4)).to(device).eval(),
-                   (5, 2, 3, 5)))
+    cases.append(
+        (
+            nn.Sequential(
+                nn.Conv2d(3, 4, 7, stride=3, padding=2),
+                nn.BatchNorm2d(4),
+                nn.ReLU(),
+                nn.MaxPool2d(3, stride=2, padding=1),
+                nn.AdaptiveAvgPool2d((1, 1)),
+                nn.Flatten(),
+                nn.Linear(4, 2),
+            )
+            .to(device)
+            .eval(),
+            (2, 3, 31, 20),
+        )
+    )
+    cases.append(
+        (nn.Sequential(nn.Flatten(), nn.Linear(30, 6), nn.Tanh(), nn.Linear(6, 4)).to(device).eval(), (5, 2, 3, 5))
+    )
     return cases
 
 
 def _shape_oracle(case):
     net, shape = case
     rows = []
-    handles = [m.register_forward_hook(lambda m, a, out: rows.append((type(m).__name__, tuple(out.shape))))
-               for m in net.children()]
+    handles = [
+        m.register_forward_hook(lambda m, a, out: rows.append((type(m).__name__, tuple(out.shape))))
+        for m in net.children()
+    ]
     try:
         with torch.no_grad():
             net(torch.zeros(shape, device=next(net.parameters()).device))
@@ -93,18 +128,24 @@ def _shape_oracle(case):
 def _run_shape_table(fn, case):
     net, shape = case
     table = call(fn, net, shape, name="shape_table")
-    check_true(isinstance(table, (list, tuple)),
-               f"shape_table should return a list of (name, shape) pairs, not a {type(table).__name__}")
+    check_true(
+        isinstance(table, (list, tuple)),
+        f"shape_table should return a list of (name, shape) pairs, not a {type(table).__name__}",
+    )
     rows = []
     for i, row in enumerate(table):
         ok = isinstance(row, (list, tuple)) and len(row) == 2 and isinstance(row[0], str)
-        check_true(ok, f"shape_table: row {i} should be a pair (layer type name as a str, output shape), "
-                       f"received {str(row)[:60]}")
+        check_true(
+            ok,
+            f"shape_table: row {i} should be a pair (layer type name as a str, output shape), received {str(row)[:60]}",
+        )
         try:
             rows.append((row[0], tuple(int(s) for s in row[1])))
         except TypeError:
-            raise CheckError(f"shape_table: the shape in row {i} should be a tuple of ints or a torch.Size, "
-                             f"received a {type(row[1]).__name__}") from None
+            raise CheckError(
+                f"shape_table: the shape in row {i} should be a tuple of ints or a torch.Size, "
+                f"received a {type(row[1]).__name__}"
+            ) from None
     return rows
 
 
@@ -119,12 +160,15 @@ def _describe_shape(case):
 
 # ----------------------------------------------------------------------------- accuracy
 
+
 def _accuracy_cases(gen, device):
     cases = []
-    for sizes, fractions, dropout in (([16, 16, 5], [0.75, 0.5, 0.0], True),
-                                      ([10, 3], [0.2, 1.0], False),
-                                      ([8, 8, 8, 1], [0.5, 0.25, 1.0, 0.0], True),
-                                      ([7], [3 / 7], False)):
+    for sizes, fractions, dropout in (
+        ([16, 16, 5], [0.75, 0.5, 0.0], True),
+        ([10, 3], [0.2, 1.0], False),
+        ([8, 8, 8, 1], [0.5, 0.25, 1.0, 0.0], True),
+        ([7], [3 / 7], False),
+    ):
         d, k = 12, randint(gen, 3, 10)
         layers = [nn.Flatten(), nn.Linear(d, 32), nn.ReLU()]
         if dropout:
@@ -155,8 +199,10 @@ def _run_accuracy(fn, case):
     acc = call(fn, net, batches, name="accuracy")
     if isinstance(acc, torch.Tensor) and acc.numel() == 1:
         acc = acc.item()
-    check_true(isinstance(acc, (int, float)) and not isinstance(acc, bool),
-               f"accuracy should return a number (a Python float), not a {type(acc).__name__}")
+    check_true(
+        isinstance(acc, (int, float)) and not isinstance(acc, bool),
+        f"accuracy should return a number (a Python float), not a {type(acc).__name__}",
+    )
     return float(acc)
 
 
@@ -165,8 +211,10 @@ def _compare_accuracy(received, expected, what, hidden=True):
         hint = ""
         if received > 1:
             hint = " (return the fraction of correct predictions, not their number)"
-        raise CheckError(f"{what}: accuracy returned {received:.4f}, which is not right{hint} (count the "
-                         f"correct predictions over all examples, with the network in evaluation mode)")
+        raise CheckError(
+            f"{what}: accuracy returned {received:.4f}, which is not right{hint} (count the "
+            f"correct predictions over all examples, with the network in evaluation mode)"
+        )
 
 
 def _describe_accuracy(case):
@@ -176,8 +224,8 @@ def _describe_accuracy(case):
 
 # ----------------------------------------------------------------------------- modern_lenet
 
-BUDGET_S = 8.0          # CPU seconds (one thread) for the whole training run
-THRESHOLD_REAL = 0.60   # on Fashion-MNIST (the sample or the full set)
+BUDGET_S = 8.0  # CPU seconds (one thread) for the whole training run
+THRESHOLD_REAL = 0.60  # on Fashion-MNIST (the sample or the full set)
 THRESHOLD_GENERATED = 0.80  # on the generated stand-in data (it is easier)
 RECIPE = dict(epochs=2, batch_size=32, lr=0.02, momentum=0.9, train_images=3500, test_images=1000, seed=0)
 
@@ -206,15 +254,25 @@ def _run_modern(fn, case):
         try:
             out = net.eval()(torch.zeros(2, 1, 28, 28, device=device))
         except Exception as e:  # noqa: BLE001 - the student's network raised: one line
-            raise CheckError(f"modern_lenet(): the forward pass on a (2, 1, 28, 28) batch raised "
-                             f"{type(e).__name__}: {e}".splitlines()[0]) from None
-    check_true(isinstance(out, torch.Tensor) and tuple(out.shape) == (2, 10),
-               "modern_lenet() should output shape (2, 10) for a (2, 1, 28, 28) batch")
+            raise CheckError(
+                f"modern_lenet(): the forward pass on a (2, 1, 28, 28) batch raised "
+                f"{type(e).__name__}: {e}".splitlines()[0]
+            ) from None
+    check_true(
+        isinstance(out, torch.Tensor) and tuple(out.shape) == (2, 10),
+        "modern_lenet() should output shape (2, 10) for a (2, 1, 28, 28) batch",
+    )
     check_modern_structure(net)
     net.apply(_init_xavier)
     data = load_or_generate()
-    train_iter, test_iter, _ = data_loaders(r["batch_size"], device=device, data=data, seed=r["seed"],
-                                            train_limit=r["train_images"], test_limit=r["test_images"])
+    train_iter, test_iter, _ = data_loaders(
+        r["batch_size"],
+        device=device,
+        data=data,
+        seed=r["seed"],
+        train_limit=r["train_images"],
+        test_limit=r["test_images"],
+    )
     optimizer = torch.optim.SGD(net.parameters(), lr=r["lr"], momentum=r["momentum"])
     threads = torch.get_num_threads()
     clock = time.process_time if device.type == "cpu" else time.perf_counter
@@ -231,8 +289,10 @@ def _run_modern(fn, case):
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 if clock() - start > BUDGET_S:
-                    raise CheckError(f"modern_lenet(): training went over the budget of {BUDGET_S:.0f} s "
-                                     f"before finishing {r['epochs']} epochs: make the network smaller")
+                    raise CheckError(
+                        f"modern_lenet(): training went over the budget of {BUDGET_S:.0f} s "
+                        f"before finishing {r['epochs']} epochs: make the network smaller"
+                    )
         net.eval()
         correct = total = 0
         with torch.no_grad():
@@ -247,20 +307,44 @@ def _run_modern(fn, case):
 def _compare_modern(received, expected, what, hidden=True):
     threshold = THRESHOLD_GENERATED if received["generated"] else THRESHOLD_REAL
     if not received["accuracy"] >= threshold:
-        raise CheckError(f"{what}: after the grader's training your network reached test accuracy "
-                         f"{received['accuracy']:.3f}, below the required {threshold:.2f} "
-                         f"(data: {received['source']})")
+        raise CheckError(
+            f"{what}: after the grader's training your network reached test accuracy "
+            f"{received['accuracy']:.3f}, below the required {threshold:.2f} "
+            f"(data: {received['source']})"
+        )
 
 
 register(
-    Item("ch05.lenet32", cases=_lenet32_cases, run=_run_lenet32,
-         oracle=lambda c: reference_result(lenet32_reference, c[:3], c[3], c[4]),
-         compare=_compare_lenet32,
-         describe=lambda c: f"lenet32({c[0]}, {c[1]}, {c[2]}), batch of {c[3].shape[0]}"),
-    Item("ch05.shape_table", cases=_shape_cases, run=_run_shape_table, oracle=_shape_oracle,
-         compare=_compare_shape_table, describe=_describe_shape),
-    Item("ch05.accuracy", cases=_accuracy_cases, run=_run_accuracy, oracle=lambda c: c[2],
-         compare=_compare_accuracy, describe=_describe_accuracy),
-    Item("ch05.modern_lenet", cases=_modern_cases, run=_run_modern, oracle=lambda c: None,
-         compare=_compare_modern, describe=lambda c: f"trained on {c[0].type}"),
+    Item(
+        "ch05.lenet32",
+        cases=_lenet32_cases,
+        run=_run_lenet32,
+        oracle=lambda c: reference_result(lenet32_reference, c[:3], c[3], c[4]),
+        compare=_compare_lenet32,
+        describe=lambda c: f"lenet32({c[0]}, {c[1]}, {c[2]}), batch of {c[3].shape[0]}",
+    ),
+    Item(
+        "ch05.shape_table",
+        cases=_shape_cases,
+        run=_run_shape_table,
+        oracle=_shape_oracle,
+        compare=_compare_shape_table,
+        describe=_describe_shape,
+    ),
+    Item(
+        "ch05.accuracy",
+        cases=_accuracy_cases,
+        run=_run_accuracy,
+        oracle=lambda c: c[2],
+        compare=_compare_accuracy,
+        describe=_describe_accuracy,
+    ),
+    Item(
+        "ch05.modern_lenet",
+        cases=_modern_cases,
+        run=_run_modern,
+        oracle=lambda c: None,
+        compare=_compare_modern,
+        describe=lambda c: f"trained on {c[0].type}",
+    ),
 )

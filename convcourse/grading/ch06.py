@@ -5,6 +5,7 @@ the same seeded weights drawn into the student's network and the reference, outp
 ``sum(p.numel())`` of real modules and ``torch.utils.flop_counter.FlopCounterMode`` run on each
 layer.
 """
+
 from __future__ import annotations
 
 import torch
@@ -17,33 +18,47 @@ from .nets import compare_with_reference, fmt_shape, module_result, reference_re
 
 # ----------------------------------------------------------------------------- alexnet
 
+
 def alexnet_reference(in_channels: int, num_classes: int) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(in_channels, 96, kernel_size=11, stride=4, padding=1), nn.ReLU(),
+        nn.Conv2d(in_channels, 96, kernel_size=11, stride=4, padding=1),
+        nn.ReLU(),
         nn.MaxPool2d(kernel_size=3, stride=2),
-        nn.Conv2d(96, 256, kernel_size=5, padding=2), nn.ReLU(),
+        nn.Conv2d(96, 256, kernel_size=5, padding=2),
+        nn.ReLU(),
         nn.MaxPool2d(kernel_size=3, stride=2),
-        nn.Conv2d(256, 384, kernel_size=3, padding=1), nn.ReLU(),
-        nn.Conv2d(384, 384, kernel_size=3, padding=1), nn.ReLU(),
-        nn.Conv2d(384, 256, kernel_size=3, padding=1), nn.ReLU(),
+        nn.Conv2d(256, 384, kernel_size=3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(384, 384, kernel_size=3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(384, 256, kernel_size=3, padding=1),
+        nn.ReLU(),
         nn.MaxPool2d(kernel_size=3, stride=2),
         nn.Flatten(),
-        nn.Linear(6400, 4096), nn.ReLU(), nn.Dropout(p=0.5),
-        nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(p=0.5),
-        nn.Linear(4096, num_classes))
+        nn.Linear(6400, 4096),
+        nn.ReLU(),
+        nn.Dropout(p=0.5),
+        nn.Linear(4096, 4096),
+        nn.ReLU(),
+        nn.Dropout(p=0.5),
+        nn.Linear(4096, num_classes),
+    )
 
 
 def _check_dropout(net, who, what, p=0.5, count=2):
     drops = [m for m in net.modules() if isinstance(m, nn.Dropout)]
     check_true(len(drops) == count, f"{what}: {who} should have {count} nn.Dropout layers, found {len(drops)}")
-    check_true(all(abs(m.p - p) < 1e-12 for m in drops),
-               f"{what}: the dropout layers of {who} should drop with probability {p}")
+    check_true(
+        all(abs(m.p - p) < 1e-12 for m in drops),
+        f"{what}: the dropout layers of {who} should drop with probability {p}",
+    )
 
 
 def _alexnet_cases(gen, device):
-    return [(1, 10, rand(gen, 1, 1, 224, 224, device=device, low=0.0, high=1.0), randint(gen, 0, 2**62)),
-            (3, randint(gen, 2, 20), rand(gen, 2, 3, 224, 224, device=device, low=0.0, high=1.0),
-             randint(gen, 0, 2**62))]
+    return [
+        (1, 10, rand(gen, 1, 1, 224, 224, device=device, low=0.0, high=1.0), randint(gen, 0, 2**62)),
+        (3, randint(gen, 2, 20), rand(gen, 2, 3, 224, 224, device=device, low=0.0, high=1.0), randint(gen, 0, 2**62)),
+    ]
 
 
 def _run_alexnet(fn, case):
@@ -56,30 +71,63 @@ def _run_alexnet(fn, case):
 
 
 def _compare_alexnet(received, expected, what, hidden=True):
-    compare_with_reference(received, expected, "your network", what,
-                           "check the stem's stride and padding, the pooling windows and the ReLUs")
+    compare_with_reference(
+        received,
+        expected,
+        "your network",
+        what,
+        "check the stem's stride and padding, the pooling windows and the ReLUs",
+    )
 
 
 # ----------------------------------------------------------------------------- layer_costs
+
 
 def _costs_nets(gen, device):
     """Networks with convolutions and dense layers: strides, padding, groups, no bias, nesting."""
     nets = []
     c = randint(gen, 1, 3)
     h, w = randint(gen, 20, 40), randint(gen, 20, 40)
-    nets.append((nn.Sequential(nn.Conv2d(c, 8, 5, stride=2, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                               nn.Conv2d(8, 12, 3, padding=1, bias=False), nn.ReLU(),
-                               nn.AdaptiveAvgPool2d((2, 3)), nn.Flatten(), nn.Linear(72, 9)),
-                 (randint(gen, 1, 3), c, h, w)))
-    nets.append((nn.Sequential(nn.Sequential(nn.Conv2d(4, 8, (3, 5), stride=(1, 2), padding=(1, 0)), nn.ReLU()),
-                               nn.Sequential(nn.Conv2d(8, 8, 3, groups=4), nn.ReLU(), nn.Conv2d(8, 16, 1)),
-                               nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(16, 5, bias=False)),
-                 (2, 4, 17, 23)))
-    nets.append((nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 50), nn.ReLU(), nn.Dropout(0.5),
-                               nn.Linear(50, 10)), (4, 3, 8, 8)))
+    nets.append(
+        (
+            nn.Sequential(
+                nn.Conv2d(c, 8, 5, stride=2, padding=1),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+                nn.Conv2d(8, 12, 3, padding=1, bias=False),
+                nn.ReLU(),
+                nn.AdaptiveAvgPool2d((2, 3)),
+                nn.Flatten(),
+                nn.Linear(72, 9),
+            ),
+            (randint(gen, 1, 3), c, h, w),
+        )
+    )
+    nets.append(
+        (
+            nn.Sequential(
+                nn.Sequential(nn.Conv2d(4, 8, (3, 5), stride=(1, 2), padding=(1, 0)), nn.ReLU()),
+                nn.Sequential(nn.Conv2d(8, 8, 3, groups=4), nn.ReLU(), nn.Conv2d(8, 16, 1)),
+                nn.AdaptiveMaxPool2d(1),
+                nn.Flatten(),
+                nn.Linear(16, 5, bias=False),
+            ),
+            (2, 4, 17, 23),
+        )
+    )
+    nets.append(
+        (
+            nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 50), nn.ReLU(), nn.Dropout(0.5), nn.Linear(50, 10)),
+            (4, 3, 8, 8),
+        )
+    )
     k = randint(gen, 1, 7)
-    nets.append((nn.Sequential(nn.Conv2d(2, 3, k, stride=randint(gen, 1, 3), padding=k // 2)),
-                 (1, 2, randint(gen, 9, 30), randint(gen, 9, 30))))
+    nets.append(
+        (
+            nn.Sequential(nn.Conv2d(2, 3, k, stride=randint(gen, 1, 3), padding=k // 2)),
+            (1, 2, randint(gen, 9, 30), randint(gen, 9, 30)),
+        )
+    )
     return [(net.to(device).eval(), shape) for net, shape in nets]
 
 
@@ -107,12 +155,16 @@ def costs_oracle(case):
 def _run_costs(fn, case):
     net, shape = case
     rows = call(fn, net, shape, name="layer_costs")
-    check_true(isinstance(rows, (list, tuple)),
-               f"layer_costs should return a list of (name, parameters, FLOPs), not a {type(rows).__name__}")
+    check_true(
+        isinstance(rows, (list, tuple)),
+        f"layer_costs should return a list of (name, parameters, FLOPs), not a {type(rows).__name__}",
+    )
     out = []
     for i, row in enumerate(rows):
-        check_true(isinstance(row, (list, tuple)) and len(row) == 3 and isinstance(row[0], str),
-                   f"layer_costs: row {i} should be a triple (name, parameters, FLOPs), received {str(row)[:60]}")
+        check_true(
+            isinstance(row, (list, tuple)) and len(row) == 3 and isinstance(row[0], str),
+            f"layer_costs: row {i} should be a triple (name, parameters, FLOPs), received {str(row)[:60]}",
+        )
         try:
             out.append((row[0], int(row[1]), int(row[2])))
         except (TypeError, ValueError):
@@ -122,12 +174,16 @@ def _run_costs(fn, case):
 
 def _compare_costs(received, expected, what, hidden=True):
     if len(received) != len(expected):
-        raise CheckError(f"{what}: layer_costs returned {len(received)} rows, but the network has "
-                         f"{len(expected)} convolution and dense layers")
+        raise CheckError(
+            f"{what}: layer_costs returned {len(received)} rows, but the network has "
+            f"{len(expected)} convolution and dense layers"
+        )
     for r, e in zip(received, expected):
         if r[0] != e[0]:
-            raise CheckError(f"{what}: row name {r[0]!r} is not the name of the next convolution or dense "
-                             f"layer in forward order (use the names of net.named_modules())")
+            raise CheckError(
+                f"{what}: row name {r[0]!r} is not the name of the next convolution or dense "
+                f"layer in forward order (use the names of net.named_modules())"
+            )
         if r[1] != e[1]:
             raise CheckError(f"{what}: layer {r[0]!r} has {r[1]:,} parameters, which is not right")
         if r[2] != e[2]:
@@ -145,30 +201,71 @@ def _describe_net(case):
 
 # ----------------------------------------------------------------------------- dominant_layers
 
+
 def _dominant_cases(gen, device):
     cases = []
-    small = nn.Sequential(nn.Conv2d(1, 24, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
-                          nn.Conv2d(24, 48, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2),
-                          nn.Flatten(), nn.Linear(48 * 6 * 6, 64), nn.ReLU(), nn.Linear(64, 10))
+    small = nn.Sequential(
+        nn.Conv2d(1, 24, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(3, 2),
+        nn.Conv2d(24, 48, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(3, 2),
+        nn.Flatten(),
+        nn.Linear(48 * 6 * 6, 64),
+        nn.ReLU(),
+        nn.Linear(64, 10),
+    )
     cases.append((small, (1, 1, 28, 28)))
     # a wide dense head on a small map: the dense layer wins both
-    cases.append((nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 500), nn.ReLU(),
-                                nn.Linear(500, 7)), (2, 3, 8, 8)))
+    cases.append(
+        (
+            nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 500), nn.ReLU(), nn.Linear(500, 7)),
+            (2, 3, 8, 8),
+        )
+    )
     # convolutions only, nested: a 1x1 layer at high resolution against a 3x3 one at low resolution
     c1, c2 = randint(gen, 8, 16), randint(gen, 40, 64)
-    cases.append((nn.Sequential(nn.Sequential(nn.Conv2d(3, c1, 1), nn.ReLU()),
-                                nn.Sequential(nn.MaxPool2d(4), nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU()),
-                                nn.Conv2d(c2, c2, 3, stride=2)), (1, 3, 64, 64)))
+    cases.append(
+        (
+            nn.Sequential(
+                nn.Sequential(nn.Conv2d(3, c1, 1), nn.ReLU()),
+                nn.Sequential(nn.MaxPool2d(4), nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU()),
+                nn.Conv2d(c2, c2, 3, stride=2),
+            ),
+            (1, 3, 64, 64),
+        )
+    )
     # an AlexNet layout with narrower layers on 224x224 inputs
     n = randint(gen, 8, 16)
-    cases.append((nn.Sequential(
-        nn.Conv2d(1, 96 // n, 11, stride=4, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2),
-        nn.Conv2d(96 // n, 256 // n, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
-        nn.Conv2d(256 // n, 384 // n, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(384 // n, 384 // n, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(384 // n, 256 // n, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2), nn.Flatten(),
-        nn.Linear(256 // n * 25, 4096 // n), nn.ReLU(), nn.Dropout(0.5),
-        nn.Linear(4096 // n, 4096 // n), nn.ReLU(), nn.Dropout(0.5), nn.Linear(4096 // n, 10)), (1, 1, 224, 224)))
+    cases.append(
+        (
+            nn.Sequential(
+                nn.Conv2d(1, 96 // n, 11, stride=4, padding=1),
+                nn.ReLU(),
+                nn.MaxPool2d(3, 2),
+                nn.Conv2d(96 // n, 256 // n, 5, padding=2),
+                nn.ReLU(),
+                nn.MaxPool2d(3, 2),
+                nn.Conv2d(256 // n, 384 // n, 3, padding=1),
+                nn.ReLU(),
+                nn.Conv2d(384 // n, 384 // n, 3, padding=1),
+                nn.ReLU(),
+                nn.Conv2d(384 // n, 256 // n, 3, padding=1),
+                nn.ReLU(),
+                nn.MaxPool2d(3, 2),
+                nn.Flatten(),
+                nn.Linear(256 // n * 25, 4096 // n),
+                nn.ReLU(),
+                nn.Dropout(0.5),
+                nn.Linear(4096 // n, 4096 // n),
+                nn.ReLU(),
+                nn.Dropout(0.5),
+                nn.Linear(4096 // n, 10),
+            ),
+            (1, 1, 224, 224),
+        )
+    )
     return [(net.to(device).eval(), shape) for net, shape in cases]
 
 
@@ -182,8 +279,10 @@ def _dominant_oracle(case):
 def _run_dominant(fn, case):
     net, shape = case
     out = call(fn, net, shape, name="dominant_layers")
-    check_true(isinstance(out, (list, tuple)) and len(out) == 2 and all(isinstance(s, str) for s in out),
-               f"dominant_layers should return a pair of layer names (str, str), received {str(out)[:60]}")
+    check_true(
+        isinstance(out, (list, tuple)) and len(out) == 2 and all(isinstance(s, str) for s in out),
+        f"dominant_layers should return a pair of layer names (str, str), received {str(out)[:60]}",
+    )
     return tuple(out)
 
 
@@ -196,24 +295,39 @@ def _compare_dominant(received, expected, what, hidden=True):
 
 # ----------------------------------------------------------------------------- slim_alexnet
 
+
 def slim_alexnet_reference(c: int) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(1, c, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(kernel_size=2, stride=2),
-        nn.Conv2d(c, 2 * c, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(kernel_size=2, stride=2),
-        nn.Conv2d(2 * c, 3 * c, kernel_size=3, padding=1), nn.ReLU(),
-        nn.Conv2d(3 * c, 3 * c, kernel_size=3, padding=1), nn.ReLU(),
-        nn.Conv2d(3 * c, 2 * c, kernel_size=3, padding=1), nn.ReLU(),
+        nn.Conv2d(1, c, kernel_size=3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(kernel_size=2, stride=2),
+        nn.Conv2d(c, 2 * c, kernel_size=3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(kernel_size=2, stride=2),
+        nn.Conv2d(2 * c, 3 * c, kernel_size=3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(3 * c, 3 * c, kernel_size=3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(3 * c, 2 * c, kernel_size=3, padding=1),
+        nn.ReLU(),
         nn.MaxPool2d(kernel_size=3, stride=2),
         nn.Flatten(),
-        nn.Linear(2 * c * 3 * 3, 16 * c), nn.ReLU(), nn.Dropout(p=0.5),
-        nn.Linear(16 * c, 16 * c), nn.ReLU(), nn.Dropout(p=0.5),
-        nn.Linear(16 * c, 10))
+        nn.Linear(2 * c * 3 * 3, 16 * c),
+        nn.ReLU(),
+        nn.Dropout(p=0.5),
+        nn.Linear(16 * c, 16 * c),
+        nn.ReLU(),
+        nn.Dropout(p=0.5),
+        nn.Linear(16 * c, 10),
+    )
 
 
 def _slim_cases(gen, device):
     widths = [8, 1, randint(gen, 2, 12), randint(gen, 13, 24)]
-    return [(c, rand(gen, randint(gen, 1, 4), 1, 28, 28, device=device, low=-1.0, high=1.0), randint(gen, 0, 2**62))
-            for c in widths]
+    return [
+        (c, rand(gen, randint(gen, 1, 4), 1, 28, 28, device=device, low=-1.0, high=1.0), randint(gen, 0, 2**62))
+        for c in widths
+    ]
 
 
 def _run_slim(fn, case):
@@ -225,21 +339,46 @@ def _run_slim(fn, case):
 
 
 def _compare_slim(received, expected, what, hidden=True):
-    compare_with_reference(received, expected, "your network", what,
-                           "is there a ReLU after every convolution and the first two dense layers, "
-                           "and are the pooling windows right?")
+    compare_with_reference(
+        received,
+        expected,
+        "your network",
+        what,
+        "is there a ReLU after every convolution and the first two dense layers, and are the pooling windows right?",
+    )
 
 
 register(
-    Item("ch06.alexnet", cases=_alexnet_cases, run=_run_alexnet,
-         oracle=lambda c: reference_result(alexnet_reference, c[:2], c[2], c[3]), compare=_compare_alexnet,
-         describe=lambda c: f"alexnet({c[0]}, {c[1]}), input {fmt_shape(c[2].shape)}"),
-    Item("ch06.layer_costs", cases=_costs_nets, run=_run_costs, oracle=costs_oracle,
-         compare=_compare_costs, describe=_describe_net),
-    Item("ch06.dominant_layers", cases=_dominant_cases, run=_run_dominant, oracle=_dominant_oracle,
-         compare=_compare_dominant, describe=_describe_net),
-    Item("ch06.slim_alexnet", cases=_slim_cases, run=_run_slim,
-         oracle=lambda c: reference_result(slim_alexnet_reference, c[:1], c[1], c[2]),
-         compare=_compare_slim,
-         describe=lambda c: f"slim_alexnet({c[0]}), input {fmt_shape(c[1].shape)}"),
+    Item(
+        "ch06.alexnet",
+        cases=_alexnet_cases,
+        run=_run_alexnet,
+        oracle=lambda c: reference_result(alexnet_reference, c[:2], c[2], c[3]),
+        compare=_compare_alexnet,
+        describe=lambda c: f"alexnet({c[0]}, {c[1]}), input {fmt_shape(c[2].shape)}",
+    ),
+    Item(
+        "ch06.layer_costs",
+        cases=_costs_nets,
+        run=_run_costs,
+        oracle=costs_oracle,
+        compare=_compare_costs,
+        describe=_describe_net,
+    ),
+    Item(
+        "ch06.dominant_layers",
+        cases=_dominant_cases,
+        run=_run_dominant,
+        oracle=_dominant_oracle,
+        compare=_compare_dominant,
+        describe=_describe_net,
+    ),
+    Item(
+        "ch06.slim_alexnet",
+        cases=_slim_cases,
+        run=_run_slim,
+        oracle=lambda c: reference_result(slim_alexnet_reference, c[:1], c[1], c[2]),
+        compare=_compare_slim,
+        describe=lambda c: f"slim_alexnet({c[0]}), input {fmt_shape(c[1].shape)}",
+    ),
 )

@@ -12,6 +12,7 @@ parameters are created (:mod:`convcourse.grading.nets`), after checking that the
 agree; then both run on the same input.  A missing ReLU, the wrong pooling or the wrong
 padding shows up as a wrong output.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -28,8 +29,7 @@ from .nets import check_weighted, flops, forward, n_params, new_seed, one_thread
 def _call_tuple(fn, args, name, length):
     out = call(fn, *args, name=name)
     if not isinstance(out, (tuple, list)) or len(out) != length:
-        raise CheckError(f"{name} should return a tuple of {length} numbers, received "
-                         f"{type(out).__name__}")
+        raise CheckError(f"{name} should return a tuple of {length} numbers, received {type(out).__name__}")
     return tuple(out)
 
 
@@ -59,29 +59,49 @@ def ref_vgg(arch, in_channels=1, num_classes=10, image_size=224, hidden=4096):
         probe = nn.Sequential(*_ref_features(arch, in_channels))
         flat = probe(torch.zeros(1, in_channels, image_size, image_size)).numel()
     return nn.Sequential(
-        *_ref_features(arch, in_channels), nn.Flatten(),
-        nn.Linear(flat, hidden), nn.ReLU(), nn.Dropout(0.5),
-        nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(0.5),
-        nn.Linear(hidden, num_classes))
+        *_ref_features(arch, in_channels),
+        nn.Flatten(),
+        nn.Linear(flat, hidden),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(hidden, num_classes),
+    )
 
 
 def ref_alexnet():
     """Chapter 6's AlexNet for one-channel 224x224 inputs and 10 classes, from nn layers."""
     return nn.Sequential(
-        nn.Conv2d(1, 96, 11, stride=4, padding=1), nn.ReLU(), nn.MaxPool2d(3, stride=2),
-        nn.Conv2d(96, 256, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, stride=2),
-        nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(384, 384, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, stride=2),
+        nn.Conv2d(1, 96, 11, stride=4, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(3, stride=2),
+        nn.Conv2d(96, 256, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(3, stride=2),
+        nn.Conv2d(256, 384, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(384, 384, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(384, 256, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(3, stride=2),
         nn.Flatten(),
-        nn.Linear(6400, 4096), nn.ReLU(), nn.Dropout(0.5),
-        nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(0.5),
-        nn.Linear(4096, 10))
+        nn.Linear(6400, 4096),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(4096, 4096),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(4096, 10),
+    )
 
 
 def torchvision_arch(name: str):
     """(num_convs, out_channels) per block, read off torchvision's VGG features (meta device)."""
     import torchvision
+
     with torch.device("meta"):
         model = getattr(torchvision.models, name)(weights=None)
     arch, convs, out = [], 0, None
@@ -108,14 +128,26 @@ class BlockCase(NamedTuple):
 
 
 def _block_cases(gen, device):
-    fixed = [(1, 4, 3, (2, 3, 8, 8)), (2, 8, 3, (1, 3, 7, 9)), (3, 5, 2, (2, 2, 6, 4)),
-             (1, 1, 1, (1, 1, 2, 2)), (2, 6, 4, (3, 4, 11, 5))]
+    fixed = [
+        (1, 4, 3, (2, 3, 8, 8)),
+        (2, 8, 3, (1, 3, 7, 9)),
+        (3, 5, 2, (2, 2, 6, 4)),
+        (1, 1, 1, (1, 1, 2, 2)),
+        (2, 6, 4, (3, 4, 11, 5)),
+    ]
     for _ in range(2):
         c_in = randint(gen, 1, 6)
-        fixed.append((randint(gen, 1, 3), randint(gen, 1, 8), c_in,
-                      (randint(gen, 1, 3), c_in, randint(gen, 2, 12), randint(gen, 2, 12))))
-    return [BlockCase(n, c_out, c_in, rand(gen, *shape, device=device), new_seed(gen))
-            for n, c_out, c_in, shape in fixed]
+        fixed.append(
+            (
+                randint(gen, 1, 3),
+                randint(gen, 1, 8),
+                c_in,
+                (randint(gen, 1, 3), c_in, randint(gen, 2, 12), randint(gen, 2, 12)),
+            )
+        )
+    return [
+        BlockCase(n, c_out, c_in, rand(gen, *shape, device=device), new_seed(gen)) for n, c_out, c_in, shape in fixed
+    ]
 
 
 def _run_block(fn, c: BlockCase):
@@ -124,8 +156,9 @@ def _run_block(fn, c: BlockCase):
 
 
 def _oracle_block(c: BlockCase):
-    return weighted_reference(ref_block, (c.num_convs, c.out_channels, c.in_channels), c.seed, c.X.device,
-                              c.who(), lambda net: net(c.X))
+    return weighted_reference(
+        ref_block, (c.num_convs, c.out_channels, c.in_channels), c.seed, c.X.device, c.who(), lambda net: net(c.X)
+    )
 
 
 # --------------------------------------------------------------------------- vgg
@@ -140,37 +173,58 @@ class VGGCase(NamedTuple):
 
 
 def _vgg_cases(gen, device):
-    fixed = [(((1, 4), (1, 8)), 1, 10, 16, 32, 2),
-             (((2, 4), (1, 6), (1, 8)), 3, 5, 24, 16, 2),   # 24 -> 12 -> 6 -> 3
-             (((1, 3),), 2, 7, 9, 12, 3),                    # odd size: 9 -> 4
-             (((1, 2),) * 5, 1, 10, 32, 8, 1),               # five blocks: 32 -> 1
-             (((1, 2), (2, 3)), 1, 4, 14, 6, 2)]             # 14 -> 7 -> 3
+    fixed = [
+        (((1, 4), (1, 8)), 1, 10, 16, 32, 2),
+        (((2, 4), (1, 6), (1, 8)), 3, 5, 24, 16, 2),  # 24 -> 12 -> 6 -> 3
+        (((1, 3),), 2, 7, 9, 12, 3),  # odd size: 9 -> 4
+        (((1, 2),) * 5, 1, 10, 32, 8, 1),  # five blocks: 32 -> 1
+        (((1, 2), (2, 3)), 1, 4, 14, 6, 2),
+    ]  # 14 -> 7 -> 3
     nb = randint(gen, 1, 3)
     arch = tuple((randint(gen, 1, 2), randint(gen, 1, 6)) for _ in range(nb))
-    fixed.append((arch, randint(gen, 1, 3), randint(gen, 2, 6), randint(gen, 2 ** nb, 20), randint(gen, 4, 16), 2))
-    return [VGGCase(arch, c_in, ncls, size, hidden, rand(gen, batch, c_in, size, size, device=device), new_seed(gen))
-            for arch, c_in, ncls, size, hidden, batch in fixed]
+    fixed.append((arch, randint(gen, 1, 3), randint(gen, 2, 6), randint(gen, 2**nb, 20), randint(gen, 4, 16), 2))
+    return [
+        VGGCase(arch, c_in, ncls, size, hidden, rand(gen, batch, c_in, size, size, device=device), new_seed(gen))
+        for arch, c_in, ncls, size, hidden, batch in fixed
+    ]
 
 
 def _describe_vgg(c: VGGCase):
-    return (f"vgg({c.arch}, in_channels={c.in_channels}, num_classes={c.num_classes}, image_size={c.image_size}, "
-            f"hidden={c.hidden}) on a {'x'.join(map(str, c.X.shape))} input")
+    return (
+        f"vgg({c.arch}, in_channels={c.in_channels}, num_classes={c.num_classes}, image_size={c.image_size}, "
+        f"hidden={c.hidden}) on a {'x'.join(map(str, c.X.shape))} input"
+    )
 
 
 def _run_vgg(fn, c: VGGCase):
-    net = call(fn, c.arch, in_channels=c.in_channels, num_classes=c.num_classes, image_size=c.image_size,
-               hidden=c.hidden, name="vgg")
+    net = call(
+        fn,
+        c.arch,
+        in_channels=c.in_channels,
+        num_classes=c.num_classes,
+        image_size=c.image_size,
+        hidden=c.hidden,
+        name="vgg",
+    )
     check_true(isinstance(net, nn.Module), f"vgg should return an nn.Module, received a {type(net).__name__}")
     drops = [m.p for m in net.modules() if isinstance(m, nn.Dropout)]
-    check_true(len(drops) == 2 and all(p == 0.5 for p in drops),
-               f"vgg: expected two nn.Dropout(0.5) layers (after the first two dense layers), found "
-               f"{len(drops)} with p = {drops}")
+    check_true(
+        len(drops) == 2 and all(p == 0.5 for p in drops),
+        f"vgg: expected two nn.Dropout(0.5) layers (after the first two dense layers), found "
+        f"{len(drops)} with p = {drops}",
+    )
     return weighted_run(net, c.seed, c.X.device, "vgg", forward(c.X, "vgg(...).forward"))
 
 
 def _oracle_vgg(c: VGGCase):
-    return weighted_reference(ref_vgg, (c.arch, c.in_channels, c.num_classes, c.image_size, c.hidden), c.seed,
-                              c.X.device, "vgg", lambda net: net(c.X))
+    return weighted_reference(
+        ref_vgg,
+        (c.arch, c.in_channels, c.num_classes, c.image_size, c.hidden),
+        c.seed,
+        c.X.device,
+        "vgg",
+        lambda net: net(c.X),
+    )
 
 
 # --------------------------------------------------------------------------- configurations
@@ -233,19 +287,27 @@ def _compare_config(received, expected, what, hidden=True):
         raise CheckError(f"{what}: {label} has {len(got)} blocks; VGG networks have {len(want)}")
     for i, (g, w) in enumerate(zip(got, want)):
         if g != w:
-            raise CheckError(f"{what}: block {i + 1} of {label}, {g}, differs from torchvision's "
-                             f"(count the 3x3 convolutions between two max poolings)")
+            raise CheckError(
+                f"{what}: block {i + 1} of {label}, {g}, differs from torchvision's "
+                f"(count the 3x3 convolutions between two max poolings)"
+            )
 
 
 # --------------------------------------------------------------------------- cost
 def _cost_cases(gen, device):
     from convcourse.models.vgg import CFGS  # only the published architecture tuples, not the builders
-    cases = [(CFGS["vgg11"], 224, 1, 10, 4096), (CFGS["vgg11_narrow"], 224, 1, 10, 4096),
-             (CFGS["vgg11_narrow"], 64, 1, 10, 4096), (CFGS["vgg16"], 224, 3, 1000, 4096),
-             (((1, 4), (2, 8)), 50, 3, 7, 32), (((2, 5),), 9, 2, 3, 10)]
+
+    cases = [
+        (CFGS["vgg11"], 224, 1, 10, 4096),
+        (CFGS["vgg11_narrow"], 224, 1, 10, 4096),
+        (CFGS["vgg11_narrow"], 64, 1, 10, 4096),
+        (CFGS["vgg16"], 224, 3, 1000, 4096),
+        (((1, 4), (2, 8)), 50, 3, 7, 32),
+        (((2, 5),), 9, 2, 3, 10),
+    ]
     nb = randint(gen, 1, 4)
     arch = tuple((randint(gen, 1, 3), randint(gen, 1, 32)) for _ in range(nb))
-    cases.append((arch, randint(gen, 2 ** nb, 64), randint(gen, 1, 3), randint(gen, 2, 20), randint(gen, 8, 64)))
+    cases.append((arch, randint(gen, 2**nb, 64), randint(gen, 1, 3), randint(gen, 2, 20), randint(gen, 8, 64)))
     return cases
 
 
@@ -273,6 +335,7 @@ def _compare_pair(received, expected, what, hidden=True):
 
 def _oracle_vs_alexnet(case):
     from convcourse.models.vgg import CFGS
+
     with torch.device("meta"):
         v, a = ref_vgg(CFGS["vgg11"], 1, 10, 224, 4096), ref_alexnet()
     shape = (1, 1, 224, 224)
@@ -324,17 +387,52 @@ def _compare_stack(received, expected, what, hidden=True):
 
 
 register(
-    Item("ch07.vgg_block", cases=_block_cases, run=one_thread(_run_block), oracle=one_thread(_oracle_block),
-         compare=check_weighted(check_tensor),
-         describe=lambda c: f"{c.who()} on a {'x'.join(map(str, c.X.shape))} input"),
-    Item("ch07.vgg", cases=_vgg_cases, run=one_thread(_run_vgg), oracle=one_thread(_oracle_vgg),
-         compare=check_weighted(check_tensor), describe=_describe_vgg),
-    Item("ch07.vgg_configs", cases=_config_cases, run=_run_config, oracle=_oracle_config,
-         compare=_compare_config, describe=_describe_config),
-    Item("ch07.vgg_cost", cases=_cost_cases, run=_run_cost, oracle=_oracle_cost,
-         compare=_compare_pair, describe=_describe_cost),
-    Item("ch07.vgg_vs_alexnet", cases=lambda gen, device: [("VGG-11 / AlexNet",)], run=_run_vs_alexnet,
-         oracle=_oracle_vs_alexnet, compare=_compare_ratio, describe=lambda c: c[0]),
-    Item("ch07.stacked_convs", cases=_stack_cases, run=_run_stack, oracle=one_thread(_oracle_stack),
-         compare=_compare_stack, describe=lambda c: f"stacked_convs({c[0]}, {c[1]}, {c[2]})"),
+    Item(
+        "ch07.vgg_block",
+        cases=_block_cases,
+        run=one_thread(_run_block),
+        oracle=one_thread(_oracle_block),
+        compare=check_weighted(check_tensor),
+        describe=lambda c: f"{c.who()} on a {'x'.join(map(str, c.X.shape))} input",
+    ),
+    Item(
+        "ch07.vgg",
+        cases=_vgg_cases,
+        run=one_thread(_run_vgg),
+        oracle=one_thread(_oracle_vgg),
+        compare=check_weighted(check_tensor),
+        describe=_describe_vgg,
+    ),
+    Item(
+        "ch07.vgg_configs",
+        cases=_config_cases,
+        run=_run_config,
+        oracle=_oracle_config,
+        compare=_compare_config,
+        describe=_describe_config,
+    ),
+    Item(
+        "ch07.vgg_cost",
+        cases=_cost_cases,
+        run=_run_cost,
+        oracle=_oracle_cost,
+        compare=_compare_pair,
+        describe=_describe_cost,
+    ),
+    Item(
+        "ch07.vgg_vs_alexnet",
+        cases=lambda gen, device: [("VGG-11 / AlexNet",)],
+        run=_run_vs_alexnet,
+        oracle=_oracle_vs_alexnet,
+        compare=_compare_ratio,
+        describe=lambda c: c[0],
+    ),
+    Item(
+        "ch07.stacked_convs",
+        cases=_stack_cases,
+        run=_run_stack,
+        oracle=one_thread(_oracle_stack),
+        compare=_compare_stack,
+        describe=lambda c: f"stacked_convs({c[0]}, {c[1]}, {c[2]})",
+    ),
 )

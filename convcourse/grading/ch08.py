@@ -6,6 +6,7 @@ counts by ``sum(p.numel())`` and FLOPs by ``FlopCounterMode``.  Blocks and netwo
 are checked on numbers: the student's module and the reference get the same random weights,
 drawn from a seed in creation order (see :mod:`convcourse.grading.nets`).
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -40,12 +41,17 @@ def ref_nin_block(out_channels, kernel_size, strides, padding, in_channels, num_
 
 def ref_nin(num_classes=10, in_channels=1):
     return nn.Sequential(
-        ref_nin_block(96, 11, 4, 0, in_channels), nn.MaxPool2d(3, stride=2),
-        ref_nin_block(256, 5, 1, 2, 96), nn.MaxPool2d(3, stride=2),
-        ref_nin_block(384, 3, 1, 1, 256), nn.MaxPool2d(3, stride=2),
+        ref_nin_block(96, 11, 4, 0, in_channels),
+        nn.MaxPool2d(3, stride=2),
+        ref_nin_block(256, 5, 1, 2, 96),
+        nn.MaxPool2d(3, stride=2),
+        ref_nin_block(384, 3, 1, 1, 256),
+        nn.MaxPool2d(3, stride=2),
         nn.Dropout(0.5),
         ref_nin_block(num_classes, 3, 1, 1, 384),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+    )
 
 
 def _shape(t):
@@ -70,19 +76,31 @@ class BlockCase(NamedTuple):
 
 
 def _block_cases(gen, device):
-    fixed = [(4, 3, 1, 1, 2, (2, 2, 6, 6)),
-             (6, 5, 2, 0, 3, (1, 3, 11, 9)),
-             (3, 1, 1, 0, 1, (2, 1, 4, 5)),      # 1x1 kernel
-             (2, 4, 3, 1, 2, (1, 2, 10, 7)),
-             (3, 2, 3, 0, 2, (1, 2, 9, 9)),      # stride larger than the kernel
-             (4, 5, 1, 0, 1, (1, 1, 5, 5)),      # kernel as large as the input
-             (5, 11, 4, 0, 1, (2, 1, 31, 27))]   # NiN's first block, narrower
+    fixed = [
+        (4, 3, 1, 1, 2, (2, 2, 6, 6)),
+        (6, 5, 2, 0, 3, (1, 3, 11, 9)),
+        (3, 1, 1, 0, 1, (2, 1, 4, 5)),  # 1x1 kernel
+        (2, 4, 3, 1, 2, (1, 2, 10, 7)),
+        (3, 2, 3, 0, 2, (1, 2, 9, 9)),  # stride larger than the kernel
+        (4, 5, 1, 0, 1, (1, 1, 5, 5)),  # kernel as large as the input
+        (5, 11, 4, 0, 1, (2, 1, 31, 27)),
+    ]  # NiN's first block, narrower
     k = randint(gen, 1, 5)
     c_in = randint(gen, 1, 4)
-    fixed.append((randint(gen, 1, 6), k, randint(gen, 1, 3), randint(gen, 0, k // 2), c_in,
-                  (randint(gen, 1, 3), c_in, randint(gen, k, 12), randint(gen, k, 12))))
-    return [BlockCase(out, k, s, p, c_in, rand(gen, *shape, device=device), new_seed(gen))
-            for out, k, s, p, c_in, shape in fixed]
+    fixed.append(
+        (
+            randint(gen, 1, 6),
+            k,
+            randint(gen, 1, 3),
+            randint(gen, 0, k // 2),
+            c_in,
+            (randint(gen, 1, 3), c_in, randint(gen, k, 12), randint(gen, k, 12)),
+        )
+    )
+    return [
+        BlockCase(out, k, s, p, c_in, rand(gen, *shape, device=device), new_seed(gen))
+        for out, k, s, p, c_in, shape in fixed
+    ]
 
 
 def _run_block(fn, c: BlockCase):
@@ -107,20 +125,35 @@ def _nin_who(c: ClassifierCase) -> str:
 def _run_nin(fn, c: ClassifierCase):
     net = call(fn, num_classes=c.num_classes, in_channels=c.in_channels, name="nin")
     check_true(isinstance(net, nn.Module), f"nin should return an nn.Module, received a {type(net).__name__}")
-    check_true(not any(isinstance(m, nn.Linear) for m in net.modules()),
-               "nin: NiN has no dense (nn.Linear) layer: end with a NiN block of num_classes channels "
-               "and global average pooling")
+    check_true(
+        not any(isinstance(m, nn.Linear) for m in net.modules()),
+        "nin: NiN has no dense (nn.Linear) layer: end with a NiN block of num_classes channels "
+        "and global average pooling",
+    )
     drops = [m.p for m in net.modules() if isinstance(m, nn.Dropout)]
-    check_true(drops == [0.5], f"nin: expected one nn.Dropout(0.5) before the last NiN block, found "
-                               f"{len(drops)} with p = {drops}")
-    return weighted_run(net, c.seed, c.inputs[0].device, _nin_who(c),
-                        lambda net: [call(net, X, name="nin(...).forward") for X in c.inputs])
+    check_true(
+        drops == [0.5],
+        f"nin: expected one nn.Dropout(0.5) before the last NiN block, found {len(drops)} with p = {drops}",
+    )
+    return weighted_run(
+        net,
+        c.seed,
+        c.inputs[0].device,
+        _nin_who(c),
+        lambda net: [call(net, X, name="nin(...).forward") for X in c.inputs],
+    )
 
 
 def _oracle_nin(c: ClassifierCase):
     with torch.no_grad():
-        return weighted_reference(ref_nin, (c.num_classes, c.in_channels), c.seed, c.inputs[0].device,
-                                  _nin_who(c), lambda net: [net(X) for X in c.inputs])
+        return weighted_reference(
+            ref_nin,
+            (c.num_classes, c.in_channels),
+            c.seed,
+            c.inputs[0].device,
+            _nin_who(c),
+            lambda net: [net(X) for X in c.inputs],
+        )
 
 
 # --------------------------------------------------------------------------- heads
@@ -146,6 +179,7 @@ def _run_pair(name):
         if not isinstance(out, (tuple, list)) or len(out) != 2:
             raise CheckError(f"{name} should return a pair of numbers, received {type(out).__name__}")
         return tuple(out)
+
     return run
 
 
@@ -153,17 +187,34 @@ def _compare_pair(labels):
     def compare(received, expected, what, hidden=True):
         for i, label in enumerate(labels):
             check_value(received[i], expected[i], f"{what}: {label}", hidden=True, rel=1e-12)
+
     return compare
 
 
 # --------------------------------------------------------------------------- cost of 1x1 layers
 def _cost_cases(gen, device):
-    cases = [(1, 96, 11, 4, 0, 224, 224, 2), (1, 96, 11, 4, 0, 224, 224, 0), (96, 256, 5, 1, 2, 26, 26, 1),
-             (384, 10, 3, 1, 1, 5, 5, 2), (3, 8, 3, 2, 1, 9, 7, 4), (2, 4, 1, 1, 0, 6, 5, 3),
-             (4, 6, 2, 3, 0, 10, 11, 2)]
+    cases = [
+        (1, 96, 11, 4, 0, 224, 224, 2),
+        (1, 96, 11, 4, 0, 224, 224, 0),
+        (96, 256, 5, 1, 2, 26, 26, 1),
+        (384, 10, 3, 1, 1, 5, 5, 2),
+        (3, 8, 3, 2, 1, 9, 7, 4),
+        (2, 4, 1, 1, 0, 6, 5, 3),
+        (4, 6, 2, 3, 0, 10, 11, 2),
+    ]
     k = randint(gen, 1, 7)
-    cases.append((randint(gen, 1, 16), randint(gen, 1, 64), k, randint(gen, 1, 4), randint(gen, 0, k // 2),
-                  randint(gen, k, 40), randint(gen, k, 40), randint(gen, 0, 4)))
+    cases.append(
+        (
+            randint(gen, 1, 16),
+            randint(gen, 1, 64),
+            k,
+            randint(gen, 1, 4),
+            randint(gen, 0, k // 2),
+            randint(gen, k, 40),
+            randint(gen, k, 40),
+            randint(gen, 0, 4),
+        )
+    )
     return cases
 
 
@@ -175,14 +226,36 @@ def _oracle_cost(case):
 
 
 register(
-    Item("ch08.nin_block", cases=_block_cases, run=one_thread(_run_block), oracle=one_thread(_oracle_block),
-         compare=check_weighted(check_tensor), describe=lambda c: f"{c.who()} on a {_shape(c.X)} input"),
-    Item("ch08.nin", cases=_nin_cases, run=one_thread(_run_nin), oracle=one_thread(_oracle_nin),
-         compare=check_weighted(compare_each(check_tensor)), describe=describe_classifier("nin")),
-    Item("ch08.head_params", cases=_head_cases, run=_run_pair("head_params"), oracle=_oracle_head,
-         compare=_compare_pair(("global-average-pooling head", "dense head")),
-         describe=lambda c: "head_params({}, {}, {}, {})".format(*c)),
-    Item("ch08.nin_block_cost", cases=_cost_cases, run=_run_pair("nin_block_cost"), oracle=_oracle_cost,
-         compare=_compare_pair(("parameters", "FLOPs")),
-         describe=lambda c: "nin_block_cost({}, {}, {}, {}, {}, {}, {}, {})".format(*c)),
+    Item(
+        "ch08.nin_block",
+        cases=_block_cases,
+        run=one_thread(_run_block),
+        oracle=one_thread(_oracle_block),
+        compare=check_weighted(check_tensor),
+        describe=lambda c: f"{c.who()} on a {_shape(c.X)} input",
+    ),
+    Item(
+        "ch08.nin",
+        cases=_nin_cases,
+        run=one_thread(_run_nin),
+        oracle=one_thread(_oracle_nin),
+        compare=check_weighted(compare_each(check_tensor)),
+        describe=describe_classifier("nin"),
+    ),
+    Item(
+        "ch08.head_params",
+        cases=_head_cases,
+        run=_run_pair("head_params"),
+        oracle=_oracle_head,
+        compare=_compare_pair(("global-average-pooling head", "dense head")),
+        describe=lambda c: "head_params({}, {}, {}, {})".format(*c),
+    ),
+    Item(
+        "ch08.nin_block_cost",
+        cases=_cost_cases,
+        run=_run_pair("nin_block_cost"),
+        oracle=_oracle_cost,
+        compare=_compare_pair(("parameters", "FLOPs")),
+        describe=lambda c: "nin_block_cost({}, {}, {}, {}, {}, {}, {}, {})".format(*c),
+    ),
 )

@@ -7,6 +7,7 @@ smallest input a stack of layers accepts, a search over real forward passes.
 Blocks and networks are checked on numbers: the student's module and the reference get the
 same random weights, drawn from a seed in creation order (see :mod:`convcourse.grading.nets`).
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -53,11 +54,15 @@ class RefInception(nn.Module):
 
 
 _TABLE = [  # stage, (c1, (c2r, c2), (c3r, c3), c4)
-    (3, (64, (96, 128), (16, 32), 32)), (3, (128, (128, 192), (32, 96), 64)),
-    (4, (192, (96, 208), (16, 48), 64)), (4, (160, (112, 224), (24, 64), 64)),
-    (4, (128, (128, 256), (24, 64), 64)), (4, (112, (144, 288), (32, 64), 64)),
+    (3, (64, (96, 128), (16, 32), 32)),
+    (3, (128, (128, 192), (32, 96), 64)),
+    (4, (192, (96, 208), (16, 48), 64)),
+    (4, (160, (112, 224), (24, 64), 64)),
+    (4, (128, (128, 256), (24, 64), 64)),
+    (4, (112, (144, 288), (32, 64), 64)),
     (4, (256, (160, 320), (32, 128), 128)),
-    (5, (256, (160, 320), (32, 128), 128)), (5, (384, (192, 384), (48, 128), 128)),
+    (5, (256, (160, 320), (32, 128), 128)),
+    (5, (384, (192, 384), (48, 128), 128)),
 ]
 
 
@@ -73,7 +78,8 @@ def ref_googlenet(num_classes=10, in_channels=1):
         nn.Sequential(*stages[3], nn.MaxPool2d(3, 2, 1)),
         nn.Sequential(*stages[4], nn.MaxPool2d(3, 2, 1)),
         nn.Sequential(*stages[5], nn.AdaptiveAvgPool2d(1), nn.Flatten()),
-        nn.Linear(c, num_classes))
+        nn.Linear(c, num_classes),
+    )
 
 
 def _shape(t):
@@ -93,17 +99,23 @@ class InceptionCase(NamedTuple):
 
 
 def _inception_cases(gen, device):
-    fixed = [((1, (1, 1), (1, 1), 1), 1, (1, 1, 1, 1)),              # 1x1 input
-             ((2, (3, 4), (2, 5), 3), 4, (2, 4, 6, 5)),
-             ((8, (12, 16), (2, 4), 4), 24, (1, 24, 12, 12)),         # block 3a with an eighth of the channels
-             ((3, (2, 6), (1, 2), 5), 3, (2, 3, 7, 3)),               # non-square
-             ((4, (4, 4), (4, 4), 4), 2, (1, 2, 2, 9))]
+    fixed = [
+        ((1, (1, 1), (1, 1), 1), 1, (1, 1, 1, 1)),  # 1x1 input
+        ((2, (3, 4), (2, 5), 3), 4, (2, 4, 6, 5)),
+        ((8, (12, 16), (2, 4), 4), 24, (1, 24, 12, 12)),  # block 3a with an eighth of the channels
+        ((3, (2, 6), (1, 2), 5), 3, (2, 3, 7, 3)),  # non-square
+        ((4, (4, 4), (4, 4), 4), 2, (1, 2, 2, 9)),
+    ]
     c = [randint(gen, 1, 8) for _ in range(6)]
     c_in = randint(gen, 1, 8)
-    fixed.append(((c[0], (c[1], c[2]), (c[3], c[4]), c[5]), c_in,
-                  (randint(gen, 1, 3), c_in, randint(gen, 1, 10), randint(gen, 1, 10))))
-    return [InceptionCase(chans, c_in, rand(gen, *shape, device=device), new_seed(gen))
-            for chans, c_in, shape in fixed]
+    fixed.append(
+        (
+            (c[0], (c[1], c[2]), (c[3], c[4]), c[5]),
+            c_in,
+            (randint(gen, 1, 3), c_in, randint(gen, 1, 10), randint(gen, 1, 10)),
+        )
+    )
+    return [InceptionCase(chans, c_in, rand(gen, *shape, device=device), new_seed(gen)) for chans, c_in, shape in fixed]
 
 
 def _describe_inception(c: InceptionCase):
@@ -120,9 +132,12 @@ def _paths_then_output(c: InceptionCase):
             out = call(getattr(block, name), X, name=f"{who}.{name}")
             if not isinstance(out, torch.Tensor) or tuple(out.shape) != (B, channels, H, W):
                 got = _shape(out) if isinstance(out, torch.Tensor) else type(out).__name__
-                raise CheckError(f"{who}: path {name} gives shape {got} on a {_shape(X)} input; it should keep "
-                                 f"the height and width and give {channels} channels")
+                raise CheckError(
+                    f"{who}: path {name} gives shape {got} on a {_shape(X)} input; it should keep "
+                    f"the height and width and give {channels} channels"
+                )
         return call(block, X, name=f"{who}.forward")
+
     return work
 
 
@@ -131,20 +146,26 @@ def _run_inception(cls, c: InceptionCase):
     block = call(cls, *c.channels, c.in_channels, name="Inception")
     check_true(isinstance(block, nn.Module), f"Inception should be an nn.Module, {who} is a {type(block).__name__}")
     for name in ("p1", "p2", "p3", "p4"):
-        check_true(isinstance(getattr(block, name, None), nn.Module),
-                   f"{who}: give the block its four paths as attributes p1, p2, p3, p4 (nn.Modules)")
+        check_true(
+            isinstance(getattr(block, name, None), nn.Module),
+            f"{who}: give the block its four paths as attributes p1, p2, p3, p4 (nn.Modules)",
+        )
     return weighted_run(block, c.seed, c.X.device, who, _paths_then_output(c))
 
 
 def _oracle_inception(c: InceptionCase):
-    return weighted_reference(RefInception, (*c.channels, c.in_channels), c.seed, c.X.device, c.who(),
-                              lambda net: net(c.X))
+    return weighted_reference(
+        RefInception, (*c.channels, c.in_channels), c.seed, c.X.device, c.who(), lambda net: net(c.X)
+    )
 
 
 # --------------------------------------------------------------------------- GoogLeNet
 def _googlenet_cases(gen, device):
-    fixed = [(10, 1, [(1, 1, 96, 96), (2, 1, 32, 32), (1, 1, 33, 47)]), (5, 3, [(1, 3, 1, 1)]),
-             (7, 2, [(1, 2, 64, 48)])]
+    fixed = [
+        (10, 1, [(1, 1, 96, 96), (2, 1, 32, 32), (1, 1, 33, 47)]),
+        (5, 3, [(1, 3, 1, 1)]),
+        (7, 2, [(1, 2, 64, 48)]),
+    ]
     return classifier_cases(fixed, gen, device)
 
 
@@ -155,9 +176,11 @@ def _googlenet_who(c: ClassifierCase) -> str:
 def _run_googlenet(fn, c: ClassifierCase):
     who = _googlenet_who(c)
     net = call(fn, num_classes=c.num_classes, in_channels=c.in_channels, name="googlenet")
-    check_true(isinstance(net, nn.Sequential) and len(net) == 6,
-               f"{who} should return an nn.Sequential of six parts (b1, b2, b3, b4, b5, the dense layer), "
-               f"received {type(net).__name__}" + (f" of {len(net)}" if isinstance(net, nn.Sequential) else ""))
+    check_true(
+        isinstance(net, nn.Sequential) and len(net) == 6,
+        f"{who} should return an nn.Sequential of six parts (b1, b2, b3, b4, b5, the dense layer), "
+        f"received {type(net).__name__}" + (f" of {len(net)}" if isinstance(net, nn.Sequential) else ""),
+    )
     return weighted_run(net, c.seed, c.inputs[0].device, who, lambda net: [_stages(net, X, who) for X in c.inputs])
 
 
@@ -173,16 +196,23 @@ def _stages(net, X, who):
 
 
 def _oracle_googlenet(c: ClassifierCase):
-    return weighted_reference(ref_googlenet, (c.num_classes, c.in_channels), c.seed, c.inputs[0].device,
-                              _googlenet_who(c), lambda net: [_stages(net, X, "the reference") for X in c.inputs])
+    return weighted_reference(
+        ref_googlenet,
+        (c.num_classes, c.in_channels),
+        c.seed,
+        c.inputs[0].device,
+        _googlenet_who(c),
+        lambda net: [_stages(net, X, "the reference") for X in c.inputs],
+    )
 
 
 def _compare_stages(received, expected, what, hidden=True):
     for i, (got, want) in enumerate(zip(received["stages"], expected["stages"])):
         if tuple(got) != want:
             part = f"stage b{i + 1}" if i < 5 else "the dense layer"
-            raise CheckError(f"{what}: {part} gives shape {'x'.join(map(str, got))}, "
-                             f"expected {'x'.join(map(str, want))}")
+            raise CheckError(
+                f"{what}: {part} gives shape {'x'.join(map(str, got))}, expected {'x'.join(map(str, want))}"
+            )
     check_tensor(received["out"], expected["out"], what, hidden=hidden)
 
 
@@ -190,14 +220,26 @@ def _compare_stages(received, expected, what, hidden=True):
 def _flops_cases(gen, device):
     cases = []
     for reduce in (True, False):
-        cases += [(192, 12, 12, 64, (96, 128), (16, 32), 32, reduce),      # 3a at 96x96 inputs
-                  (528, 6, 6, 256, (160, 320), (32, 128), 128, reduce),    # 4e
-                  (832, 3, 3, 384, (192, 384), (48, 128), 128, reduce),    # 5b
-                  (3, 5, 7, 2, (4, 6), (1, 3), 2, reduce),
-                  (5, 1, 1, 1, (2, 2), (2, 2), 1, reduce)]
+        cases += [
+            (192, 12, 12, 64, (96, 128), (16, 32), 32, reduce),  # 3a at 96x96 inputs
+            (528, 6, 6, 256, (160, 320), (32, 128), 128, reduce),  # 4e
+            (832, 3, 3, 384, (192, 384), (48, 128), 128, reduce),  # 5b
+            (3, 5, 7, 2, (4, 6), (1, 3), 2, reduce),
+            (5, 1, 1, 1, (2, 2), (2, 2), 1, reduce),
+        ]
     c = [randint(gen, 1, 64) for _ in range(6)]
-    cases.append((randint(gen, 1, 64), randint(gen, 1, 16), randint(gen, 1, 16),
-                  c[0], (c[1], c[2]), (c[3], c[4]), c[5], bool(randint(gen, 0, 1))))
+    cases.append(
+        (
+            randint(gen, 1, 64),
+            randint(gen, 1, 16),
+            randint(gen, 1, 16),
+            c[0],
+            (c[1], c[2]),
+            (c[3], c[4]),
+            c[5],
+            bool(randint(gen, 0, 1)),
+        )
+    )
     return cases
 
 
@@ -215,15 +257,15 @@ def _describe_flops(case):
 
 # --------------------------------------------------------------------------- smallest input
 _STACKS = [
-    [(7, 2, 3), (3, 2, 1), (3, 2, 1), (3, 2, 1), (3, 2, 1)],   # this course's GoogLeNet
-    [(7, 2, 3), (3, 2, 0), (3, 2, 0), (3, 2, 0), (3, 2, 0)],   # the same with unpadded pooling
-    [(11, 4, 0), (3, 2, 0), (3, 2, 0), (3, 2, 0)],             # NiN
-    [(11, 4, 1), (3, 2, 0), (5, 1, 2), (3, 2, 0), (3, 1, 1), (3, 2, 0)],   # AlexNet
-    [(2, 2, 0)] * 5,                                           # VGG
-    [(5, 1, 2), (2, 2, 0), (5, 1, 0), (2, 2, 0)],              # LeNet
-    [(3, 1, 1), (5, 1, 2)],                                    # size-preserving only
-    [(4, 3, 0), (1, 1, 0), (3, 1, 2), (6, 2, 0)],              # stride < kernel, padding that grows
-    [(2, 5, 0), (7, 1, 0)],                                    # stride larger than the kernel
+    [(7, 2, 3), (3, 2, 1), (3, 2, 1), (3, 2, 1), (3, 2, 1)],  # this course's GoogLeNet
+    [(7, 2, 3), (3, 2, 0), (3, 2, 0), (3, 2, 0), (3, 2, 0)],  # the same with unpadded pooling
+    [(11, 4, 0), (3, 2, 0), (3, 2, 0), (3, 2, 0)],  # NiN
+    [(11, 4, 1), (3, 2, 0), (5, 1, 2), (3, 2, 0), (3, 1, 1), (3, 2, 0)],  # AlexNet
+    [(2, 2, 0)] * 5,  # VGG
+    [(5, 1, 2), (2, 2, 0), (5, 1, 0), (2, 2, 0)],  # LeNet
+    [(3, 1, 1), (5, 1, 2)],  # size-preserving only
+    [(4, 3, 0), (1, 1, 0), (3, 1, 2), (6, 2, 0)],  # stride < kernel, padding that grows
+    [(2, 5, 0), (7, 1, 0)],  # stride larger than the kernel
 ]
 
 
@@ -252,9 +294,9 @@ def _accepts(layers, n) -> bool:
 def _oracle_min(case):
     """The smallest n whose n x n input passes through real convolutions of these sizes (searched)."""
     hi = 1
-    while not _accepts(case, hi):   # accepted sizes form an interval [n, inf): double, then bisect
+    while not _accepts(case, hi):  # accepted sizes form an interval [n, inf): double, then bisect
         hi *= 2
-    lo = hi // 2                    # not accepted (or 0)
+    lo = hi // 2  # not accepted (or 0)
     while hi - lo > 1:
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if _accepts(case, mid) else (mid, hi)
@@ -266,17 +308,36 @@ def _run_min(fn, case):
 
 
 register(
-    Item("ch09.Inception", cases=_inception_cases, run=one_thread(_run_inception),
-         oracle=one_thread(_oracle_inception), compare=check_weighted(check_tensor),
-         describe=_describe_inception),
-    Item("ch09.googlenet", cases=_googlenet_cases, run=one_thread(_run_googlenet),
-         oracle=one_thread(_oracle_googlenet), compare=check_weighted(compare_each(_compare_stages)),
-         describe=describe_classifier("googlenet")),
-    Item("ch09.inception_flops", cases=_flops_cases, oracle=_oracle_flops,
-         run=lambda fn, c: call(fn, *c[:7], reduce=c[7], name="inception_flops"),
-         compare=lambda r, e, what, hidden=True: check_value(r, e, what, hidden=True, rel=1e-12),
-         describe=_describe_flops),
-    Item("ch09.min_input_size", cases=_min_cases, run=_run_min, oracle=one_thread(_oracle_min),
-         compare=lambda r, e, what, hidden=True: check_value(r, e, what, hidden=True, rel=1e-12),
-         describe=lambda c: f"min_input_size({list(c)})"),
+    Item(
+        "ch09.Inception",
+        cases=_inception_cases,
+        run=one_thread(_run_inception),
+        oracle=one_thread(_oracle_inception),
+        compare=check_weighted(check_tensor),
+        describe=_describe_inception,
+    ),
+    Item(
+        "ch09.googlenet",
+        cases=_googlenet_cases,
+        run=one_thread(_run_googlenet),
+        oracle=one_thread(_oracle_googlenet),
+        compare=check_weighted(compare_each(_compare_stages)),
+        describe=describe_classifier("googlenet"),
+    ),
+    Item(
+        "ch09.inception_flops",
+        cases=_flops_cases,
+        oracle=_oracle_flops,
+        run=lambda fn, c: call(fn, *c[:7], reduce=c[7], name="inception_flops"),
+        compare=lambda r, e, what, hidden=True: check_value(r, e, what, hidden=True, rel=1e-12),
+        describe=_describe_flops,
+    ),
+    Item(
+        "ch09.min_input_size",
+        cases=_min_cases,
+        run=_run_min,
+        oracle=one_thread(_oracle_min),
+        compare=lambda r, e, what, hidden=True: check_value(r, e, what, hidden=True, rel=1e-12),
+        describe=lambda c: f"min_input_size({list(c)})",
+    ),
 )

@@ -9,6 +9,7 @@ get the same values, so :func:`check_weighted` first compares the shapes (the me
 which parameter differs), then the outputs. The kernel learns nothing about the reference, not
 even its parameter shapes.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -27,6 +28,7 @@ from . import drawn, rand, randint, randomize, seeded
 def one_thread(fn):
     """Run ``fn`` with one CPU thread: whole networks on a small shared CPU are several times
     faster that way than with threads that wait for each other (nothing changes on a GPU)."""
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         n = torch.get_num_threads()
@@ -35,11 +37,23 @@ def one_thread(fn):
             return fn(*args, **kwargs)
         finally:
             torch.set_num_threads(n)
+
     return wrapper
 
 
-_INITS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "xavier_uniform_",
-          "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_")
+_INITS = (
+    "uniform_",
+    "normal_",
+    "trunc_normal_",
+    "constant_",
+    "ones_",
+    "zeros_",
+    "xavier_uniform_",
+    "xavier_normal_",
+    "kaiming_uniform_",
+    "kaiming_normal_",
+    "orthogonal_",
+)
 
 
 @contextlib.contextmanager
@@ -82,6 +96,7 @@ def new_seed(gen: torch.Generator) -> int:
 
 # ----------------------------------------------------------------------------- same weights, by seed
 
+
 def weighted_run(net, seed: int, device: torch.device, who: str, work: Callable[[nn.Module], Any]) -> dict:
     """Kernel side: the parameter shapes of the student's ``net``, then, with its weights drawn
     from ``seed``, what ``work(net)`` returns (or the one-line error it raised)."""
@@ -97,8 +112,14 @@ def weighted_run(net, seed: int, device: torch.device, who: str, work: Callable[
         return {**shapes, "value": None, "error": str(e)}
 
 
-def weighted_reference(build: Callable[..., nn.Module], args: tuple, seed: int, device: torch.device,
-                       who: str, work: Callable[[nn.Module], Any]) -> dict:
+def weighted_reference(
+    build: Callable[..., nn.Module],
+    args: tuple,
+    seed: int,
+    device: torch.device,
+    who: str,
+    work: Callable[[nn.Module], Any],
+) -> dict:
     """Grader side: what :func:`weighted_run` gives for the reference ``build(*args)``."""
     ref = drawn(build, *args, gen=seeded(seed)).to(device).eval()
     return {"who": who, "shapes": [tuple(p.shape) for p in ref.parameters()], "value": work(ref)}
@@ -108,24 +129,32 @@ def _check_shapes(got: list, names: list, want: list, who: str) -> None:
     for i, (g, w) in enumerate(zip(got, want)):
         if g != w:
             name = names[i] if i < len(names) and isinstance(names[i], str) else "?"
-            raise CheckError(f"{who}: parameter {i} ({name}) has shape {'x'.join(map(str, g))}, expected "
-                             f"{'x'.join(map(str, w))} (parameters are compared in the order the layers "
-                             f"are created)")
+            raise CheckError(
+                f"{who}: parameter {i} ({name}) has shape {'x'.join(map(str, g))}, expected "
+                f"{'x'.join(map(str, w))} (parameters are compared in the order the layers "
+                f"are created)"
+            )
     if len(got) != len(want):
-        raise CheckError(f"{who}: your module has {len(got)} parameter tensors, expected {len(want)} "
-                         f"(weights and biases of the layers the exercise lists)")
+        raise CheckError(
+            f"{who}: your module has {len(got)} parameter tensors, expected {len(want)} "
+            f"(weights and biases of the layers the exercise lists)"
+        )
 
 
 def check_weighted(compare_value: Callable[..., None]):
     """``compare`` for :func:`weighted_run` results: shapes first, then ``compare_value`` on the values."""
+
     def compare(received, expected, what, hidden=True):
-        check_true(isinstance(received, dict) and isinstance(received.get("shapes"), list),
-                   f"{what}: the hidden test did not report the module's parameters")
+        check_true(
+            isinstance(received, dict) and isinstance(received.get("shapes"), list),
+            f"{what}: the hidden test did not report the module's parameters",
+        )
         got = [tuple(int(n) for n in s) for s in received["shapes"]]
         _check_shapes(got, list(received.get("names") or []), expected["shapes"], expected["who"])
         if received.get("error") is not None:
             raise CheckError(str(received["error"]))
         compare_value(received["value"], expected["value"], what, hidden=hidden)
+
     return compare
 
 
@@ -136,8 +165,10 @@ def forward(X: torch.Tensor, name: str):
 
 # ----------------------------------------------------------------------------- whole classifiers
 
+
 class ClassifierCase(NamedTuple):
     """A whole network built once and run on each input, its weights drawn from ``seed``."""
+
     num_classes: int
     in_channels: int
     inputs: tuple
@@ -146,38 +177,53 @@ class ClassifierCase(NamedTuple):
 
 def classifier_cases(fixed, gen: torch.Generator, device) -> list[ClassifierCase]:
     """One case per ``(num_classes, in_channels, [input shapes])`` of ``fixed``."""
-    return [ClassifierCase(ncls, c_in, tuple(rand(gen, *shape, device=device) for shape in shapes), new_seed(gen))
-            for ncls, c_in, shapes in fixed]
+    return [
+        ClassifierCase(ncls, c_in, tuple(rand(gen, *shape, device=device) for shape in shapes), new_seed(gen))
+        for ncls, c_in, shapes in fixed
+    ]
 
 
 def describe_classifier(name: str):
     """``describe`` for :class:`ClassifierCase` items."""
+
     def describe(case: ClassifierCase):
         sizes = " and ".join("x".join(map(str, X.shape)) for X in case.inputs)
-        return (f"{name}(num_classes={case.num_classes}, in_channels={case.in_channels}) on {sizes} "
-                f"input{'s' if len(case.inputs) > 1 else ''}")
+        return (
+            f"{name}(num_classes={case.num_classes}, in_channels={case.in_channels}) on {sizes} "
+            f"input{'s' if len(case.inputs) > 1 else ''}"
+        )
+
     return describe
 
 
 def compare_each(compare_one):
     """``compare`` for a result that is a list with one value per input of the case."""
+
     def compare(received, expected, what, hidden=True):
-        check_true(isinstance(received, list) and len(received) == len(expected),
-                   f"{what}: expected one result per input")
+        check_true(
+            isinstance(received, list) and len(received) == len(expected), f"{what}: expected one result per input"
+        )
         for i, (r, e) in enumerate(zip(received, expected), 1):
             compare_one(r, e, f"{what}, input {i}" if len(expected) > 1 else what, hidden=hidden)
+
     return compare
 
 
 # ----------------------------------------------------------------------------- layer traces
 
+
 def leaf_trace(net: nn.Module, X: torch.Tensor) -> tuple[list, torch.Tensor]:
     """[(type name, output shape)] of every leaf module as it runs, and the network's output."""
     rows = []
     leaves = [m for m in net.modules() if not list(m.children())]
-    handles = [m.register_forward_hook(
-        lambda m, a, out: rows.append((type(m).__name__, tuple(out.shape) if isinstance(out, torch.Tensor)
-                                       else None))) for m in leaves]
+    handles = [
+        m.register_forward_hook(
+            lambda m, a, out: rows.append(
+                (type(m).__name__, tuple(out.shape) if isinstance(out, torch.Tensor) else None)
+            )
+        )
+        for m in leaves
+    ]
     try:
         with torch.no_grad():
             out = net(X)
@@ -191,12 +237,15 @@ def compare_traces(received: list, expected: list, who: str, what: str) -> None:
     """One line naming the first layer where two traces differ (without the expected value)."""
     for i, (r, e) in enumerate(zip(received, expected), 1):
         if r[0] != e[0]:
-            raise CheckError(f"{what}: layer {i} of {who} is a {r[0]}, which is not the layer the "
-                             f"exercise asks for at this position")
+            raise CheckError(
+                f"{what}: layer {i} of {who} is a {r[0]}, which is not the layer the exercise asks for at this position"
+            )
         if r[1] != e[1]:
-            raise CheckError(f"{what}: layer {i} of {who} ({r[0]}) outputs shape {fmt_shape(r[1])}, "
-                             f"which is not right (check its kernel size, padding and stride, or the "
-                             f"layer before it)")
+            raise CheckError(
+                f"{what}: layer {i} of {who} ({r[0]}) outputs shape {fmt_shape(r[1])}, "
+                f"which is not right (check its kernel size, padding and stride, or the "
+                f"layer before it)"
+            )
     if len(received) != len(expected):
         more = "more" if len(received) > len(expected) else "fewer"
         raise CheckError(f"{what}: {who} has {len(received)} layers, {more} than the exercise asks for")
@@ -236,11 +285,15 @@ def compare_with_reference(received: dict, expected: dict, who: str, what: str, 
     n_student = sum(math.prod(s) for s in received["shapes"])
     n_ref = sum(math.prod(s) for s in expected["shapes"])
     if n_student != n_ref:
-        raise CheckError(f"{what}: {who} has {n_student:,} parameters, which is not right "
-                         f"(a missing bias, or a wrong channel count or layer width?)")
-    check_true([tuple(s) for s in received["shapes"]] == expected["shapes"],
-               f"{what}: the parameters of {who} do not come in the order of the layers "
-               f"asked for (define the layers in the order of the exercise)")
+        raise CheckError(
+            f"{what}: {who} has {n_student:,} parameters, which is not right "
+            f"(a missing bias, or a wrong channel count or layer width?)"
+        )
+    check_true(
+        [tuple(s) for s in received["shapes"]] == expected["shapes"],
+        f"{what}: the parameters of {who} do not come in the order of the layers "
+        f"asked for (define the layers in the order of the exercise)",
+    )
     try:
         check_tensor(out, ref_out, f"{what}: the output of {who}", hidden=True)
     except CheckError as e:

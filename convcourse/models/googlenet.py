@@ -10,6 +10,7 @@ outputs on the channel axis, so its output has ``c1 + c2[1] + c3[1] + c4`` chann
 
 Every convolution is followed by a ReLU; no path changes the height or width.
 """
+
 import torch
 from torch import nn
 
@@ -54,6 +55,7 @@ INCEPTIONS = {
 
 def googlenet(num_classes=10, in_channels=1):
     """The five stages of GoogLeNet and a dense output layer; 96x96 inputs give 3x3 maps before pooling."""
+
     def pool():  # 3x3 max pooling, stride 2, padding 1: halves the height and width
         return nn.MaxPool2d(3, stride=2, padding=1)
 

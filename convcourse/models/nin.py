@@ -5,6 +5,7 @@ ReLU: the 1x1 convolutions act as a small dense network applied at every pixel. 
 network ends without dense layers: its last block has one channel per class, and a
 global average pooling turns each channel into one score.
 """
+
 from torch import nn
 
 
@@ -18,9 +19,13 @@ def nin_block(out_channels, kernel_size, strides, padding, in_channels=None):
     else:
         first = nn.Conv2d(in_channels, out_channels, kernel_size, strides, padding)
     return nn.Sequential(
-        first, nn.ReLU(),
-        nn.Conv2d(out_channels, out_channels, kernel_size=1), nn.ReLU(),
-        nn.Conv2d(out_channels, out_channels, kernel_size=1), nn.ReLU())
+        first,
+        nn.ReLU(),
+        nn.Conv2d(out_channels, out_channels, kernel_size=1),
+        nn.ReLU(),
+        nn.Conv2d(out_channels, out_channels, kernel_size=1),
+        nn.ReLU(),
+    )
 
 
 def nin(num_classes=10, in_channels=1, dropout=0.5):
@@ -35,4 +40,5 @@ def nin(num_classes=10, in_channels=1, dropout=0.5):
         nn.Dropout(dropout),
         nin_block(num_classes, kernel_size=3, strides=1, padding=1, in_channels=384),
         nn.AdaptiveAvgPool2d((1, 1)),
-        nn.Flatten())
+        nn.Flatten(),
+    )

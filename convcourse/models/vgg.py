@@ -5,6 +5,7 @@ pair per block.  Every block keeps the height and width through its convolutions
 (3x3, padding 1) and halves them with a 2x2 max pooling, so five blocks turn a 224x224
 input into a 7x7 map.
 """
+
 from torch import nn
 
 # Architecture tuples, like torchvision's ``cfgs`` (there, "M" marks each max pooling).
@@ -48,7 +49,13 @@ def vgg(arch, in_channels=1, num_classes=10, *, image_size=224, hidden=4096, dro
         in_channels = out_channels
     side = image_size // 2 ** len(arch)
     return nn.Sequential(
-        *blocks, nn.Flatten(),
-        nn.Linear(in_channels * side * side, hidden), nn.ReLU(), nn.Dropout(dropout),
-        nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout),
-        nn.Linear(hidden, num_classes))
+        *blocks,
+        nn.Flatten(),
+        nn.Linear(in_channels * side * side, hidden),
+        nn.ReLU(),
+        nn.Dropout(dropout),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        nn.Dropout(dropout),
+        nn.Linear(hidden, num_classes),
+    )

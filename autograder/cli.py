@@ -6,12 +6,16 @@ Run ``course --help`` or ``course COMMAND --help``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 import warnings
 from pathlib import Path
 
 from .config import Settings, default_workdir
+
+# The defaults of the options live in one place, Settings.
+DEFAULTS = {f.name: f.default for f in dataclasses.fields(Settings)}
 
 
 def _settings(args) -> Settings:
@@ -82,6 +86,48 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _add_autograde(sub) -> None:
+    a = sub.add_parser("autograde", help="grade submissions with nbgrader and hidden tests")
+    a.add_argument("assignments", nargs="*", help="assignment ids (default: all submitted)")
+    a.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    a.add_argument(
+        "--device",
+        choices=("cpu", "cuda", "auto"),
+        default=DEFAULTS["device"],
+        help="device the hidden tests run on (default: %(default)s)",
+    )
+    a.add_argument(
+        "--jobs", type=int, default=DEFAULTS["jobs"], help="notebooks executed at once (default: %(default)s)"
+    )
+    a.add_argument(
+        "--cell-timeout", type=int, default=DEFAULTS["cell_timeout"], help="seconds per cell (default: %(default)s)"
+    )
+    a.add_argument(
+        "--notebook-timeout",
+        type=int,
+        default=DEFAULTS["notebook_timeout"],
+        help="seconds per notebook (default: %(default)s)",
+    )
+    a.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="execute notebooks on Dask: 'local' starts a local cluster of --jobs worker "
+        "processes; an address (tcp://host:8786) uses a running scheduler whose workers "
+        "see WORKDIR at the same path",
+    )
+    a.add_argument(
+        "--cold", action="store_true", help="start every kernel from scratch, as stock nbgrader does (slower)"
+    )
+    a.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run student code without the sandbox (not recommended; recorded in the report)",
+    )
+    a.add_argument("--force", action="store_true", help="regrade submissions that are already graded")
+    a.add_argument("--quiet", action="store_true", help="no progress bar")
+    a.set_defaults(func=cmd_autograde)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="course", description=__doc__.splitlines()[0])
     p.add_argument(
@@ -106,36 +152,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("source", help="a folder or a .zip of student notebooks")
     c.set_defaults(func=cmd_collect)
 
-    a = sub.add_parser("autograde", help="grade submissions with nbgrader and hidden tests")
-    a.add_argument("assignments", nargs="*", help="assignment ids (default: all submitted)")
-    a.add_argument("--student", action="append", help="grade only this student (repeatable)")
-    a.add_argument(
-        "--device",
-        choices=("cpu", "cuda", "auto"),
-        default="cpu",
-        help="device the hidden tests run on (default: %(default)s)",
-    )
-    a.add_argument("--jobs", type=int, default=1, help="notebooks executed at once (default: 1)")
-    a.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell (default: 60)")
-    a.add_argument("--notebook-timeout", type=int, default=300, help="seconds per notebook (default: 300)")
-    a.add_argument(
-        "--cluster",
-        metavar="ADDRESS",
-        help="execute notebooks on Dask: 'local' starts a local cluster of --jobs worker "
-        "processes; an address (tcp://host:8786) uses a running scheduler whose workers "
-        "see WORKDIR at the same path",
-    )
-    a.add_argument(
-        "--cold", action="store_true", help="start every kernel from scratch, as stock nbgrader does (slower)"
-    )
-    a.add_argument(
-        "--no-sandbox",
-        action="store_true",
-        help="run student code without the sandbox (not recommended; recorded in the report)",
-    )
-    a.add_argument("--force", action="store_true", help="regrade submissions that are already graded")
-    a.add_argument("--quiet", action="store_true", help="no progress bar")
-    a.set_defaults(func=cmd_autograde)
+    _add_autograde(sub)
 
     f = sub.add_parser("feedback", help="write per-student HTML feedback into WORKDIR/feedback")
     f.add_argument("assignments", nargs="*")

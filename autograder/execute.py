@@ -158,6 +158,51 @@ def _kernel_error(path: str) -> str | None:
     return judge.printable(lines[-1]) if lines else "?"
 
 
+def _read_unrun(path: str) -> NotebookNode:
+    """The notebook at ``path`` with its execution counts cleared (it is about to run)."""
+    nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.execution_count = None
+    return nb
+
+
+def _kernel_config(ipc_dir: str, device: str, warm: bool, judge_socket: str, policy: dict | None):
+    """The jupyter_client configuration of one kernel: Unix sockets in ``ipc_dir``, the environment
+    the grader chose (with the sandbox policy, if any) and the grader's channel."""
+    from .forkserver import ForkKernelManager, GradingKernelManager
+
+    config = Config()
+    config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = os.path.join(ipc_dir, "k")
+    env = kernel_env(device)
+    if policy is not None:
+        env[sb.ENV_KEY] = json.dumps(policy)
+    manager = ForkKernelManager if warm else GradingKernelManager
+    config[manager.__name__].kernel_env = env
+    config[manager.__name__].judge_socket = judge_socket
+    config[manager.__name__].error_file = os.path.join(ipc_dir, "kernel-error.txt")
+    return config, manager
+
+
+def _problems(nb, problem: str | None, error: str | None, fault: str | None, cell_timeout: int) -> str | None:
+    """One line on what went wrong while the notebook ran, or None."""
+    if error:
+        problem = f"{problem}; the kernel could not start: {error}"
+    timed_out = sum(
+        1
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.get("ename") == "CellTimeoutError"
+    )
+    if timed_out and problem is None:
+        problem = f"{timed_out} cell(s) ran past the {cell_timeout} s cell limit"
+    if fault:
+        problem = f"{problem}; {fault}" if problem else fault
+    return problem
+
+
 def execute_notebook(
     path: str,
     cell_timeout: int,
@@ -180,20 +225,14 @@ def execute_notebook(
 
     set_secret(secret)
     start = time.monotonic()
-    nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.execution_count = None
+    nb = _read_unrun(path)
     plan = _source_plan(path)
     ipc_dir = tempfile.mkdtemp(prefix="cg", dir="/tmp")
     if sandbox_workdir:
         sb.bound_folder(ipc_dir)
     student = {judge.cell_file(src): label for label, src in judge.split_cells(nb, plan)[0]}
     channel = judge.Channel(ipc_dir, plan, device, student_cells=student)
-    config = Config()
-    config.KernelManager.transport = "ipc"
-    config.KernelManager.ip = os.path.join(ipc_dir, "k")
-    env, policy = kernel_env(device), None
+    policy = None
     if sandbox_workdir:
         policy = sb.policy(
             os.path.dirname(os.path.abspath(path)),
@@ -203,13 +242,7 @@ def execute_notebook(
             cuda=device == "cuda",
         )
         sb.prepare_folders(policy)
-        env[sb.ENV_KEY] = json.dumps(policy)
-    from .forkserver import ForkKernelManager, GradingKernelManager
-
-    manager = ForkKernelManager if warm else GradingKernelManager
-    config[manager.__name__].kernel_env = env
-    config[manager.__name__].judge_socket = channel.path
-    config[manager.__name__].error_file = os.path.join(ipc_dir, "kernel-error.txt")
+    config, manager = _kernel_config(ipc_dir, device, warm, channel.path, policy)
     try:
         problem = _run(nb, path, config, cell_timeout, notebook_timeout, {"kernel_manager_class": manager}, channel)
         error = _kernel_error(os.path.join(ipc_dir, "kernel-error.txt"))
@@ -220,19 +253,7 @@ def execute_notebook(
         if sandbox_workdir:
             sb.release_folder(ipc_dir)
         shutil.rmtree(ipc_dir, ignore_errors=True)
-    if error:
-        problem = f"{problem}; the kernel could not start: {error}"
-    timed_out = sum(
-        1
-        for c in nb.cells
-        if c.cell_type == "code"
-        for o in c.get("outputs", [])
-        if o.get("ename") == "CellTimeoutError"
-    )
-    if timed_out and problem is None:
-        problem = f"{timed_out} cell(s) ran past the {cell_timeout} s cell limit"
-    if channel.fault:
-        problem = f"{problem}; {channel.fault}" if problem else channel.fault
+    problem = _problems(nb, problem, error, channel.fault, cell_timeout)
     findings = scan.scan(nb, plan)
     verdicts.apply(nb, plan, channel, findings, device)
     suspicious = [e.text for e in channel.evidence] + [f.text for f in findings.suspicious]

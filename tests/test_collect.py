@@ -11,6 +11,7 @@ import zipfile
 import pytest
 
 from autograder.collect import collect
+from autograder import submissions
 from autograder.config import Settings
 from autograder.safeio import MB, UnsafeFile, _copy_member, extract_zip, read_bounded, walk_regular
 
@@ -255,7 +256,7 @@ def _submission(tmp_path, student="alice"):
 def test_grader_flags_links_fifos_and_big_notebooks(tmp_path, grade):
     honest = _submission(tmp_path)
     (honest / "ch01.ipynb").write_text(NB)
-    problems, _ = grade._check_notebooks(honest, ["ch01"])
+    problems, _ = submissions.check_notebooks(honest, ["ch01"])
     assert problems == []
     cases = {"bob": ("is a symbolic link", lambda p: p.symlink_to("/etc/shadow")),
              "carol": ("is a FIFO", os.mkfifo),
@@ -263,10 +264,10 @@ def test_grader_flags_links_fifos_and_big_notebooks(tmp_path, grade):
     for student, (why, make) in cases.items():
         folder = _submission(tmp_path, student)
         make(folder / "ch01.ipynb")
-        problems, _ = grade._check_notebooks(folder, ["ch01"])
+        problems, _ = submissions.check_notebooks(folder, ["ch01"])
         assert problems == [f"{student}/ch01/ch01.ipynb: {why}" + ("; only regular files are accepted"
                                                                   if student != "dave" else "")]
-        fingerprint = grade._fingerprint(folder, Settings(tmp_path / "work"))
+        fingerprint = submissions.fingerprint_of(folder, Settings(tmp_path / "work"))
         assert fingerprint["files"]["ch01.ipynb"].startswith("refused: ")
 
 
@@ -274,11 +275,11 @@ def test_marker_lives_outside_autograded_and_a_bad_one_means_regrade(tmp_path, m
     settings = Settings(tmp_path / "work")
     folder = _submission(tmp_path)
     (folder / "ch01.ipynb").write_text(NB)
-    fingerprint = grade._fingerprint(folder, settings)
-    marker = grade._marker_path(settings, "alice", "ch01")
+    fingerprint = submissions.fingerprint_of(folder, settings)
+    marker = submissions.marker_path(settings, "alice", "ch01")
     assert marker == settings.workdir / ".course" / "graded" / "alice" / "ch01.json"
-    monkeypatch.setattr(grade, "_check_notebooks", lambda *a: (["regraded"], []))
-    monkeypatch.setattr(grade, "_record_zero", lambda *a: None)
+    monkeypatch.setattr(grade, "check_notebooks", lambda *a: (["regraded"], []))
+    monkeypatch.setattr(grade, "record_zero", lambda *a: None)
 
     def prepare():
         out = grade.Outcome("alice", "ch01")
@@ -295,5 +296,5 @@ def test_marker_lives_outside_autograded_and_a_bad_one_means_regrade(tmp_path, m
         {"link": lambda: marker.symlink_to(elsewhere), "garbage": lambda: marker.write_bytes(b"\xff{[" * 10),
          "not-a-dict": lambda: marker.write_text("[1, 2]"), "folder": marker.mkdir,
          "fifo": lambda: os.mkfifo(marker)}[bad]()
-        assert grade._read_marker(marker) is None, bad
+        assert submissions.read_marker(marker) is None, bad
         assert prepare() == "flagged", f"a {bad} marker must mean regrade"

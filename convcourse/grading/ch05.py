@@ -9,6 +9,7 @@ modernised LeNet.
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -227,7 +228,21 @@ def _describe_accuracy(case):
 BUDGET_S = 8.0  # CPU seconds (one thread) for the whole training run
 THRESHOLD_REAL = 0.60  # on Fashion-MNIST (the sample or the full set)
 THRESHOLD_GENERATED = 0.80  # on the generated stand-in data (it is easier)
-RECIPE = dict(epochs=2, batch_size=32, lr=0.02, momentum=0.9, train_images=3500, test_images=1000, seed=0)
+
+
+class Recipe(NamedTuple):
+    """How the hidden test trains the student's modern LeNet."""
+
+    epochs: int = 2
+    batch_size: int = 32
+    lr: float = 0.02
+    momentum: float = 0.9
+    train_images: int = 3500
+    test_images: int = 1000
+    seed: int = 0
+
+
+RECIPE = Recipe()
 
 
 def _init_xavier(m):
@@ -241,12 +256,8 @@ def _modern_cases(gen, device):
     return [(device,)]
 
 
-def _run_modern(fn, case):
-    from ..data import data_loaders, load_or_generate
-
-    (device,) = case
-    r = RECIPE
-    torch.manual_seed(r["seed"])
+def _checked_modern(fn, device) -> nn.Module:
+    """The student's ``modern_lenet()`` on ``device``, after its shape and structure checks."""
     net = call(fn, name="modern_lenet")
     check_true(isinstance(net, nn.Module), f"modern_lenet() should return an nn.Module, not a {type(net).__name__}")
     net = net.to(device)
@@ -263,45 +274,66 @@ def _run_modern(fn, case):
         "modern_lenet() should output shape (2, 10) for a (2, 1, 28, 28) batch",
     )
     check_modern_structure(net)
+    return net
+
+
+def _train_within_budget(net: nn.Module, train_iter, device) -> None:
+    """The recipe's epochs of SGD with momentum, on one CPU thread, within ``BUDGET_S`` seconds."""
+    r = RECIPE
+    optimizer = torch.optim.SGD(net.parameters(), lr=r.lr, momentum=r.momentum)
+    clock = time.process_time if device.type == "cpu" else time.perf_counter
+    start = clock()
+    net.train()
+    for _ in range(r.epochs):
+        for X, y in train_iter:
+            loss = F.cross_entropy(net(X), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if clock() - start > BUDGET_S:
+                raise CheckError(
+                    f"modern_lenet(): training went over the budget of {BUDGET_S:.0f} s "
+                    f"before finishing {r.epochs} epochs: make the network smaller"
+                )
+
+
+def _accuracy(net: nn.Module, test_iter) -> float:
+    net.eval()
+    correct = total = 0
+    with torch.no_grad():
+        for X, y in test_iter:
+            correct += int((net(X).argmax(1) == y).sum())
+            total += len(y)
+    return correct / total
+
+
+def _run_modern(fn, case):
+    from ..data import data_loaders, load_or_generate
+
+    (device,) = case
+    r = RECIPE
+    torch.manual_seed(r.seed)
+    net = _checked_modern(fn, device)
     net.apply(_init_xavier)
     data = load_or_generate()
     train_iter, test_iter, _ = data_loaders(
-        r["batch_size"],
+        r.batch_size,
         device=device,
         data=data,
-        seed=r["seed"],
-        train_limit=r["train_images"],
-        test_limit=r["test_images"],
+        seed=r.seed,
+        train_limit=r.train_images,
+        test_limit=r.test_images,
     )
-    optimizer = torch.optim.SGD(net.parameters(), lr=r["lr"], momentum=r["momentum"])
     threads = torch.get_num_threads()
-    clock = time.process_time if device.type == "cpu" else time.perf_counter
     torch.set_num_threads(1)
     try:
-        start = clock()
-        net.train()
-        for _ in range(r["epochs"]):
-            for X, y in train_iter:
-                loss = F.cross_entropy(net(X), y)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                if clock() - start > BUDGET_S:
-                    raise CheckError(
-                        f"modern_lenet(): training went over the budget of {BUDGET_S:.0f} s "
-                        f"before finishing {r['epochs']} epochs: make the network smaller"
-                    )
-        net.eval()
-        correct = total = 0
-        with torch.no_grad():
-            for X, y in test_iter:
-                correct += int((net(X).argmax(1) == y).sum())
-                total += len(y)
+        _train_within_budget(net, train_iter, device)
+        accuracy = _accuracy(net, test_iter)
     finally:
         torch.set_num_threads(threads)
-    return {"accuracy": correct / total, "generated": data.generated, "source": data.source}
+    return {"accuracy": accuracy, "generated": data.generated, "source": data.source}
 
 
 def _compare_modern(received, expected, what, hidden=True):

@@ -202,70 +202,48 @@ def _describe_net(case):
 # ----------------------------------------------------------------------------- dominant_layers
 
 
-def _dominant_cases(gen, device):
-    cases = []
-    small = nn.Sequential(
-        nn.Conv2d(1, 24, 5, padding=2),
-        nn.ReLU(),
-        nn.MaxPool2d(3, 2),
-        nn.Conv2d(24, 48, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(3, 2),
+def _small_net() -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(1, 24, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(24, 48, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2),
+        nn.Flatten(), nn.Linear(48 * 6 * 6, 64), nn.ReLU(), nn.Linear(64, 10),
+    )  # fmt: skip
+
+
+def _nested_convs(c1: int, c2: int) -> nn.Sequential:
+    """Convolutions only, nested: a 1x1 layer at high resolution against a 3x3 one at low resolution."""
+    return nn.Sequential(
+        nn.Sequential(nn.Conv2d(3, c1, 1), nn.ReLU()),
+        nn.Sequential(nn.MaxPool2d(4), nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU()),
+        nn.Conv2d(c2, c2, 3, stride=2),
+    )
+
+
+def _narrow_alexnet(n: int) -> nn.Sequential:
+    """An AlexNet layout with every layer n times narrower, for 224x224 inputs."""
+    return nn.Sequential(
+        nn.Conv2d(1, 96 // n, 11, stride=4, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(96 // n, 256 // n, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(256 // n, 384 // n, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(384 // n, 384 // n, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(384 // n, 256 // n, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2),
         nn.Flatten(),
-        nn.Linear(48 * 6 * 6, 64),
-        nn.ReLU(),
-        nn.Linear(64, 10),
-    )
-    cases.append((small, (1, 1, 28, 28)))
+        nn.Linear(256 // n * 25, 4096 // n), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(4096 // n, 4096 // n), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(4096 // n, 10),
+    )  # fmt: skip
+
+
+def _dominant_cases(gen, device):
     # a wide dense head on a small map: the dense layer wins both
-    cases.append(
-        (
-            nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 500), nn.ReLU(), nn.Linear(500, 7)),
-            (2, 3, 8, 8),
-        )
-    )
-    # convolutions only, nested: a 1x1 layer at high resolution against a 3x3 one at low resolution
+    wide_head = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 500), nn.ReLU(), nn.Linear(500, 7))
     c1, c2 = randint(gen, 8, 16), randint(gen, 40, 64)
-    cases.append(
-        (
-            nn.Sequential(
-                nn.Sequential(nn.Conv2d(3, c1, 1), nn.ReLU()),
-                nn.Sequential(nn.MaxPool2d(4), nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU()),
-                nn.Conv2d(c2, c2, 3, stride=2),
-            ),
-            (1, 3, 64, 64),
-        )
-    )
-    # an AlexNet layout with narrower layers on 224x224 inputs
-    n = randint(gen, 8, 16)
-    cases.append(
-        (
-            nn.Sequential(
-                nn.Conv2d(1, 96 // n, 11, stride=4, padding=1),
-                nn.ReLU(),
-                nn.MaxPool2d(3, 2),
-                nn.Conv2d(96 // n, 256 // n, 5, padding=2),
-                nn.ReLU(),
-                nn.MaxPool2d(3, 2),
-                nn.Conv2d(256 // n, 384 // n, 3, padding=1),
-                nn.ReLU(),
-                nn.Conv2d(384 // n, 384 // n, 3, padding=1),
-                nn.ReLU(),
-                nn.Conv2d(384 // n, 256 // n, 3, padding=1),
-                nn.ReLU(),
-                nn.MaxPool2d(3, 2),
-                nn.Flatten(),
-                nn.Linear(256 // n * 25, 4096 // n),
-                nn.ReLU(),
-                nn.Dropout(0.5),
-                nn.Linear(4096 // n, 4096 // n),
-                nn.ReLU(),
-                nn.Dropout(0.5),
-                nn.Linear(4096 // n, 10),
-            ),
-            (1, 1, 224, 224),
-        )
-    )
+    cases = [
+        (_small_net(), (1, 1, 28, 28)),
+        (wide_head, (2, 3, 8, 8)),
+        (_nested_convs(c1, c2), (1, 3, 64, 64)),
+        (_narrow_alexnet(randint(gen, 8, 16)), (1, 1, 224, 224)),
+    ]
     return [(net.to(device).eval(), shape) for net, shape in cases]
 
 

@@ -41,6 +41,20 @@ __all__ = ["Outcome", "autograde", "find_submissions", "summary"]
 log = logging.getLogger("course")
 
 
+def _refuse_unsandboxed(settings: Settings) -> None:
+    """Stop before any student code runs if the sandbox was asked for and cannot work here."""
+    if not settings.sandbox:
+        return
+    if not settings.warm:
+        raise CourseError("the sandbox needs warm kernels: drop --cold, or add --no-sandbox")
+    reason = sandbox_check(settings.workdir)
+    if reason:
+        raise CourseError(
+            f"{reason}. Grading refuses to run student code unsandboxed; "
+            f"pass --no-sandbox to do it anyway (the report records it)"
+        )
+
+
 def autograde(
     settings: Settings,
     assignments: list[str] | None = None,
@@ -58,15 +72,7 @@ def autograde(
     _share_engines()  # nbgrader's per-notebook setup, done once in this process
     known = notebooks_by_assignment()
     pairs = find_submissions(settings, assignments, students)
-    if settings.sandbox:
-        if not settings.warm:
-            raise CourseError("the sandbox needs warm kernels: drop --cold, or add --no-sandbox")
-        reason = sandbox_check(settings.workdir)
-        if reason:
-            raise CourseError(
-                f"{reason}. Grading refuses to run student code unsandboxed; "
-                f"pass --no-sandbox to do it anyway (the report records it)"
-            )
+    _refuse_unsandboxed(settings)
     for a in sorted({a for _, a in pairs}):
         ensure_in_gradebook(settings, a)
     outcomes = {key: Outcome(*key) for key in pairs}

@@ -57,7 +57,6 @@ class Item:
     compare: Callable[..., None] | None = None
     forbidden: str | None = None
     describe: Callable[[Any], str] | None = None
-    meta: dict = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, Item] = {}

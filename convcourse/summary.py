@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from .hooks import watched_forward
+
 
 def _leaves(net: nn.Module, level: str = "leaf"):
     if level == "top":
@@ -44,22 +46,18 @@ def _example(net, input_shape):
 def _run(net: nn.Module, input_shape, level: str = "leaf"):
     """One forward pass in eval mode; returns [(name, module, input, output)] in call order."""
     calls = []
-
-    def hook(name):
-        def fn(module, args, output):
-            calls.append((name, module, args, output))
-
-        return fn
-
-    handles = [m.register_forward_hook(hook(name)) for name, m in _leaves(net, level)]
+    leaves = _leaves(net, level)
+    names = {id(m): name for name, m in leaves}
     was_training = net.training
     net.eval()
     try:
-        with torch.no_grad():
-            out = net(_example(net, input_shape))
+        out = watched_forward(
+            net,
+            _example(net, input_shape),
+            [m for _, m in leaves],
+            lambda module, args, output: calls.append((names[id(module)], module, args, output)),
+        )
     finally:
-        for h in handles:
-            h.remove()
         net.train(was_training)
     return calls, out
 

@@ -30,7 +30,7 @@ import io
 import math
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
@@ -272,8 +272,9 @@ def payload(item_id: str, device: torch.device) -> bytes:
         import cloudpickle
 
         import convcourse.check
+        import convcourse.hooks
 
-        for module in (sys.modules[__name__], convcourse.check):
+        for module in (sys.modules[__name__], convcourse.check, convcourse.hooks):
             cloudpickle.register_pickle_by_value(module)
         known = answers(item_id, device)
         task = functools.partial(_in_kernel, known.item.run, known.item.forbidden, known.whats, known.cases)

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..check import CheckError, call, check_modern_structure, check_true
+from ..hooks import watched_forward
 from . import Item, rand, randint, register
 from .nets import compare_traces, compare_with_reference, fmt_shape, module_result, reference_result
 
@@ -112,17 +113,9 @@ def _shape_cases(gen, device):
 
 def _shape_oracle(case):
     net, shape = case
-    rows = []
-    handles = [
-        m.register_forward_hook(lambda m, a, out: rows.append((type(m).__name__, tuple(out.shape))))
-        for m in net.children()
-    ]
-    try:
-        with torch.no_grad():
-            net(torch.zeros(shape, device=next(net.parameters()).device))
-    finally:
-        for h in handles:
-            h.remove()
+    rows: list = []
+    x = torch.zeros(shape, device=next(net.parameters()).device)
+    watched_forward(net, x, net.children(), lambda m, a, out: rows.append((type(m).__name__, tuple(out.shape))))
     return rows
 
 

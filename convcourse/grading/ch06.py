@@ -13,6 +13,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..check import CheckError, call, check_true
+from ..hooks import watched_forward
 from . import Item, rand, randint, register
 from .nets import compare_with_reference, fmt_shape, module_result, reference_result, weights_drawn_later
 
@@ -142,13 +143,8 @@ def costs_oracle(case):
             m.forward(*args)  # not m(...): that would run this hook again
         rows.append((names[m], sum(p.numel() for p in m.parameters()), int(counter.get_total_flops())))
 
-    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    try:
-        with torch.no_grad():
-            net(torch.zeros(shape, device=next(net.parameters()).device))
-    finally:
-        for h in handles:
-            h.remove()
+    layers = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    watched_forward(net, torch.zeros(shape, device=next(net.parameters()).device), layers, hook)
     return rows
 
 

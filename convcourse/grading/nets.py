@@ -22,6 +22,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..check import CheckError, call, check_tensor, check_true
+from ..hooks import watched_forward
 from . import drawn, rand, randint, randomize, seeded
 
 
@@ -214,23 +215,13 @@ def compare_each(compare_one):
 
 def leaf_trace(net: nn.Module, X: torch.Tensor) -> tuple[list, torch.Tensor]:
     """[(type name, output shape)] of every leaf module as it runs, and the network's output."""
-    rows = []
+    rows: list = []
     leaves = [m for m in net.modules() if not list(m.children())]
-    handles = [
-        m.register_forward_hook(
-            lambda m, a, out: rows.append(
-                (type(m).__name__, tuple(out.shape) if isinstance(out, torch.Tensor) else None)
-            )
-        )
-        for m in leaves
-    ]
-    try:
-        with torch.no_grad():
-            out = net(X)
-    finally:
-        for h in handles:
-            h.remove()
-    return rows, out
+
+    def hook(m, args, out):
+        rows.append((type(m).__name__, tuple(out.shape) if isinstance(out, torch.Tensor) else None))
+
+    return rows, watched_forward(net, X, leaves, hook)
 
 
 def compare_traces(received: list, expected: list, who: str, what: str) -> None:

@@ -263,8 +263,8 @@ _PAYLOADS: dict[tuple, bytes] = {}
 def payload(item_id: str, device: torch.device) -> bytes:
     """The bytes a kernel needs to run one item's hidden cases, made once per grading process:
     the cases and the code that applies the student's object to them, pickled by value (the
-    kernel cannot import this package, and nothing a student patched in ``convcourse.check``
-    is used), never the oracle."""
+    kernel cannot import this package, and nothing a student patched in ``convcourse.check`` or
+    ``convcourse.hooks`` is used), never the oracle."""
     key = (item_id, str(device), _secret())
     if key not in _PAYLOADS:
         import functools

@@ -20,9 +20,18 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ..check import CheckError, call, check_tensor, check_true, check_value
+from ..check import CheckError, call, check_true, check_value
 from . import Item, rand, randint, register
-from .nets import check_weighted, flops, forward, n_params, new_seed, one_thread, weighted_reference, weighted_run
+from .nets import (
+    flops,
+    forward,
+    n_params,
+    network_item,
+    new_seed,
+    one_thread,
+    weighted_reference,
+    weighted_run,
+)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -387,20 +396,18 @@ def _compare_stack(received, expected, what, hidden=True):
 
 
 register(
-    Item(
+    network_item(
         "ch07.vgg_block",
         cases=_block_cases,
-        run=one_thread(_run_block),
-        oracle=one_thread(_oracle_block),
-        compare=check_weighted(check_tensor),
+        run=_run_block,
+        oracle=_oracle_block,
         describe=lambda c: f"{c.who()} on a {'x'.join(map(str, c.X.shape))} input",
     ),
-    Item(
+    network_item(
         "ch07.vgg",
         cases=_vgg_cases,
-        run=one_thread(_run_vgg),
-        oracle=one_thread(_oracle_vgg),
-        compare=check_weighted(check_tensor),
+        run=_run_vgg,
+        oracle=_oracle_vgg,
         describe=_describe_vgg,
     ),
     Item(

@@ -18,15 +18,14 @@ from ..check import CheckError, call, check_tensor, check_true, check_value
 from . import Item, rand, randint, register
 from .nets import (
     ClassifierCase,
-    check_weighted,
     classifier_cases,
     compare_each,
     describe_classifier,
     flops,
     forward,
     n_params,
+    network_item,
     new_seed,
-    one_thread,
     weighted_reference,
     weighted_run,
 )
@@ -226,21 +225,20 @@ def _oracle_cost(case):
 
 
 register(
-    Item(
+    network_item(
         "ch08.nin_block",
         cases=_block_cases,
-        run=one_thread(_run_block),
-        oracle=one_thread(_oracle_block),
-        compare=check_weighted(check_tensor),
+        run=_run_block,
+        oracle=_oracle_block,
         describe=lambda c: f"{c.who()} on a {_shape(c.X)} input",
     ),
-    Item(
+    network_item(
         "ch08.nin",
         cases=_nin_cases,
-        run=one_thread(_run_nin),
-        oracle=one_thread(_oracle_nin),
-        compare=check_weighted(compare_each(check_tensor)),
+        run=_run_nin,
+        oracle=_oracle_nin,
         describe=describe_classifier("nin"),
+        compare_value=compare_each(check_tensor),
     ),
     Item(
         "ch08.head_params",

@@ -19,11 +19,11 @@ from ..check import CheckError, call, check_tensor, check_true, check_value
 from . import Item, rand, randint, register
 from .nets import (
     ClassifierCase,
-    check_weighted,
     classifier_cases,
     compare_each,
     describe_classifier,
     flops,
+    network_item,
     new_seed,
     one_thread,
     weighted_reference,
@@ -308,21 +308,20 @@ def _run_min(fn, case):
 
 
 register(
-    Item(
+    network_item(
         "ch09.Inception",
         cases=_inception_cases,
-        run=one_thread(_run_inception),
-        oracle=one_thread(_oracle_inception),
-        compare=check_weighted(check_tensor),
+        run=_run_inception,
+        oracle=_oracle_inception,
         describe=_describe_inception,
     ),
-    Item(
+    network_item(
         "ch09.googlenet",
         cases=_googlenet_cases,
-        run=one_thread(_run_googlenet),
-        oracle=one_thread(_oracle_googlenet),
-        compare=check_weighted(compare_each(_compare_stages)),
+        run=_run_googlenet,
+        oracle=_oracle_googlenet,
         describe=describe_classifier("googlenet"),
+        compare_value=compare_each(_compare_stages),
     ),
     Item(
         "ch09.inception_flops",

@@ -23,7 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ..check import CheckError, call, check_tensor, check_true
 from ..hooks import watched_forward
-from . import drawn, rand, randint, randomize, seeded
+from . import Item, drawn, rand, randint, randomize, seeded
 
 
 def one_thread(fn):
@@ -157,6 +157,20 @@ def check_weighted(compare_value: Callable[..., None]):
         compare_value(received["value"], expected["value"], what, hidden=hidden)
 
     return compare
+
+
+def network_item(item_id: str, *, cases, run, oracle, describe, compare_value=check_tensor) -> Item:
+    """An item whose answer builds a network that is checked on numbers: ``run`` and ``oracle``
+    return :func:`weighted_run` and :func:`weighted_reference` results (on one CPU thread), and
+    ``compare_value`` compares their values once the parameter shapes agree."""
+    return Item(
+        item_id,
+        cases=cases,
+        run=one_thread(run),
+        oracle=one_thread(oracle),
+        compare=check_weighted(compare_value),
+        describe=describe,
+    )
 
 
 def forward(X: torch.Tensor, name: str):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import functools
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from convcourse.check import FORBIDDEN_FAMILIES
@@ -83,6 +84,34 @@ FAMILY_NAMES = {
         "UpsamplingBilinear2d",
         "grid_sample",
         "affine_grid",
+    },
+    "mirror_padding": FORBIDDEN_FAMILIES["mirror_padding"] | {"ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d"},
+    # a count derived from a formula: building a layer or measuring one is the shortcut
+    "derivation": {
+        "Conv2d",
+        "ConvTranspose2d",
+        "LazyConv2d",
+        "Linear",
+        "LazyLinear",
+        "MaxPool2d",
+        "AvgPool2d",
+        "Sequential",
+        "FlopCounterMode",
+        "flop_counter",
+        "get_total_flops",
+        "numel",
+        "parameters",
+        "named_parameters",
+        "conv2d",
+        "conv_transpose2d",
+        "max_pool2d",
+        "avg_pool2d",
+        "zeros",
+        "ones",
+        "empty",
+        "rand",
+        "randn",
+        "tensor",
     },
 }
 REFLECTIVE_CALLS = {"vars", "globals", "locals", "breakpoint", "get_ipython", "setattr", "delattr"}
@@ -243,8 +272,9 @@ class _Student:
             return True
         return any(isinstance(t, (ast.Attribute, ast.Subscript)) and _root(t) in self.imported for t in targets)
 
-    def closure(self, expression: str) -> list:
-        """Every (label, statement) the object ``expression`` can reach, with the patches."""
+    def closure(self, expression: str, given: AbstractSet[str] = frozenset()) -> list:
+        """Every (label, statement) the object ``expression`` can reach, with the patches; the
+        names in ``given`` stand for the course's references while the item runs, not followed."""
         try:
             todo = list(_loads(ast.parse(expression, mode="eval")))
         except SyntaxError:
@@ -254,7 +284,7 @@ class _Student:
             todo += _loads(s) - {_root(t) for t in _targets(s)}
         while todo:
             name = todo.pop()
-            if name in seen:
+            if name in seen or name in given:
                 continue
             seen.add(name)
             for label, s in self.defs.get(name, ()):
@@ -422,7 +452,7 @@ def _reflective_attribute(n: ast.Attribute, imported: set[str]) -> str | None:
     return None
 
 
-def _uses(n, names: set[str], own: set[str]) -> str | None:
+def _uses(n, names: AbstractSet[str], own: set[str]) -> str | None:
     """The forbidden routine node ``n`` names, if any (the student's own names excepted)."""
     if isinstance(n, ast.Attribute) and n.attr in names and _root(n) != "self":
         return _dotted(n) or n.attr
@@ -451,8 +481,9 @@ def scan(nb, plan: Plan) -> Findings:
                     f"{tampering.what}); every item scores 0 until your instructor reviews it"
                 )
                 continue
-            family = get_item(call.item).forbidden
-            hits = [f for label, s in student.closure(call.expression) for f in student.violations(label, s, family)]
+            item = get_item(call.item)
+            reached = student.closure(call.expression, set(item.given))
+            hits = [f for label, s in reached for f in student.violations(label, s, item.forbidden)]
             if hits:
                 hit = next((f for f in hits if f.forbidden), hits[0])
                 findings.blocked[call.item] = (

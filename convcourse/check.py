@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
+from typing import Literal
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -35,7 +36,10 @@ class ForbiddenCall(CheckError):
     """The student's code called an operator that the exercise forbids."""
 
 
-# Operator families that an exercise may forbid, by ATen overload-packet name.
+# The operator families an exercise may forbid.
+Family = Literal["convolution", "pooling", "upsampling", "mirror_padding", "derivation"]
+
+# The operators of each family, by ATen overload-packet name.
 FORBIDDEN_FAMILIES = {
     "convolution": {
         "convolution",
@@ -114,13 +118,27 @@ FORBIDDEN_FAMILIES = {
         "_adaptive_avg_pool2d_backward",
         "max_unpool2d",
     },
+    "mirror_padding": {
+        "reflection_pad1d",
+        "reflection_pad2d",
+        "reflection_pad3d",
+        "reflection_pad1d_backward",
+        "reflection_pad2d_backward",
+        "reflection_pad3d_backward",
+    },
+    # a count to derive from a formula: every operator is refused (building a layer, even on
+    # the meta device, runs some), so nothing can be measured
+    "derivation": frozenset(),
 }
+EVERY_OPERATOR = frozenset({"derivation"})  # the families that refuse every operator
 
 # What a student should use instead, shown in the message.
 _ADVICE = {
     "convolution": "build it from unfold/indexing and matrix products instead",
     "pooling": "slide the window yourself (e.g. with unfold) instead",
     "upsampling": "compute the indices and weights yourself instead",
+    "mirror_padding": "build it with flip and torch.cat, or with an index tensor",
+    "derivation": "derive the number from the formula with integer arithmetic; do not build the layer or run it",
 }
 
 
@@ -128,6 +146,7 @@ class _Forbid(TorchDispatchMode):
     def __init__(self, family: str, who: str):
         super().__init__()
         self.names = FORBIDDEN_FAMILIES[family]
+        self.every = family in EVERY_OPERATOR
         self.family, self.who = family, who
         self.pushes = 0
 
@@ -140,9 +159,14 @@ class _Forbid(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         name = func.overloadpacket.__name__
+        if self.every:
+            raise ForbiddenCall(
+                f"{self.who} ran a tensor operation (aten.{name}), which this exercise forbids: {_ADVICE[self.family]}"
+            )
         if name in self.names:
             raise ForbiddenCall(
-                f"{self.who} called {'an' if self.family[0] in 'aeiou' else 'a'} {self.family} routine "
+                f"{self.who} called {'an' if self.family[0] in 'aeiou' else 'a'} "
+                f"{self.family.replace('_', ' ')} routine "
                 f"(aten.{name}), which this exercise "
                 f"forbids: {_ADVICE[self.family]}"
             )
@@ -156,6 +180,8 @@ _CANARY = {
     "convolution": lambda z: torch.convolution(z, z, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1),
     "pooling": lambda z: torch.max_pool2d(z, 1),
     "upsampling": lambda z: torch.nn.functional.interpolate(z, scale_factor=2.0),
+    "mirror_padding": lambda z: torch.nn.functional.pad(z, (0, 0, 0, 0), mode="reflect"),
+    "derivation": lambda z: z + 1,
 }
 
 
@@ -188,13 +214,87 @@ def forbid(family: str | None, who: str = "your function"):
         )
 
 
-def call(fn, *args, name: str | None = None, forbidden: str | None = None, **kwargs):
-    """Call the student's ``fn``; turn the placeholder and forbidden calls into clear messages."""
+# More than 0 while a course reference runs in place of one of the student's other answers
+# (:func:`given_names`); a reference refuses to run otherwise (:mod:`convcourse.reference`).
+_STANDING_IN = [0]
+
+
+def standing_in() -> bool:
+    """True while a course reference stands in for an answer (see :func:`given_names`)."""
+    return _STANDING_IN[0] > 0
+
+
+def _stand_in(reference):
+    def stand_in(*args, **kwargs):
+        _STANDING_IN[0] += 1
+        try:
+            return reference(*args, **kwargs)
+        finally:
+            _STANDING_IN[0] -= 1
+
+    stand_in.__name__ = getattr(reference, "__name__", "reference")
+    return stand_in
+
+
+def _namespace(obj) -> dict | None:
+    """The globals of the notebook that defined ``obj`` (a function, or a class with methods)."""
+    if not isinstance(obj, type) and not hasattr(obj, "__globals__"):
+        obj = type(obj)  # an instance: the notebook that defined its class
+    if isinstance(obj, type):
+        obj = next((v for v in vars(obj).values() if callable(v) and hasattr(v, "__globals__")), None)
+    namespace = getattr(obj, "__globals__", None)
+    return namespace if isinstance(namespace, dict) else None
+
+
+@contextlib.contextmanager
+def given_names(obj, given: dict | None):
+    """While the block runs, each name of ``given`` in the notebook that defined ``obj`` means
+    the course's reference instead of the student's own answer, so that one answer is judged on
+    its own: a wrong ``corr2d`` costs ``corr2d``'s points, not those of every answer that calls
+    it. The references use plain tensor operations, so no forbidden-operator check refuses them."""
+    namespace = _namespace(obj) if given else None
+    if namespace is None:
+        yield
+        return
+    assert given is not None
+    missing = object()
+    saved = {name: namespace.get(name, missing) for name in given}
+    namespace.update({name: _stand_in(reference) for name, reference in given.items()})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is missing:
+                namespace.pop(name, None)
+            else:
+                namespace[name] = value
+
+
+# The forbidden family of the item whose hidden cases are running, set by the grading harness
+# (``item_rule``): every ``call`` of the student's code then checks it, whoever wrote the call.
+_ITEM_RULE: list[str | None] = [None]
+
+
+@contextlib.contextmanager
+def item_rule(family: str | None):
+    """Within the block, :func:`call` forbids ``family`` unless told otherwise."""
+    saved, _ITEM_RULE[0] = _ITEM_RULE[0], family
+    try:
+        yield
+    finally:
+        _ITEM_RULE[0] = saved
+
+
+def call(fn, *args, name: str | None = None, forbidden: str | None = None, given: dict | None = None, **kwargs):
+    """Call the student's ``fn``; turn the placeholder and forbidden calls into clear messages.
+    ``forbidden`` defaults to the rule of the item being graded (:func:`item_rule`); ``given``
+    names the course references that stand in for the student's other answers (:func:`given_names`)."""
+    forbidden = forbidden or _ITEM_RULE[0]
     name = str(name or getattr(fn, "__name__", "your function"))
     if not callable(fn):
         raise CheckError(f"{name} should be a function or class, but it is a {type(fn).__name__}")
     try:
-        with forbid(forbidden, who=name):
+        with given_names(fn, given), forbid(forbidden, who=name):
             return fn(*args, **kwargs)
     except NotImplementedError as e:
         if str(e).strip():  # PyTorch's own NotImplementedError (an unsupported op or shape)

@@ -28,10 +28,22 @@ def test_blank_release_fails_every_test_with_a_placeholder_message(assignment):
 def test_wrong_answers_fail_exactly_their_tests_with_one_line_messages(assignment):
     spec = importlib.import_module(f"tests.chapters.{assignment}")
     assert spec.WRONG, f"{assignment} lists no realistic wrong answers"
-    for name, replace, failing in spec.WRONG:
+    for name, replace, failing in spec.WRONG + getattr(spec, "SHORTCUTS", []):
         results = run(solution_path(assignment), replace)
         assert {k for k, v in results.items() if v} == set(failing), name
         for k in failing:
             message = results[k]
             assert "\n" not in message and message.strip(), (name, k, message)
             assert not message.startswith("AssertionError: \n"), (name, k)
+
+
+@pytest.mark.parametrize("assignment", assignments())
+def test_visible_tests_catch_every_shortcut_with_the_rule(assignment):
+    """A shortcut fails its visible test already (the test cells without their hidden part), with
+    the one-line rule the hidden test applies, so the student learns it before submitting."""
+    spec = importlib.import_module(f"tests.chapters.{assignment}")
+    for name, replace, failing in getattr(spec, "SHORTCUTS", []):
+        results = run(solution_path(assignment), replace, visible_only=True)
+        assert {k for k, v in results.items() if v} == set(failing), name
+        for k in failing:
+            assert "forbids" in results[k] and "\n" not in results[k], (name, k, results[k])

@@ -131,7 +131,8 @@ def test_every_wrong_answer_loses_exactly_its_points(assignment, tmp_path):
     expected = {"solution": total, "blank": 0.0}
     write_submission(tmp_path, "solution", assignment, submission(assignment))
     write_submission(tmp_path, "blank", assignment, submission(assignment, blank=True))
-    for i, (name, replace, failing) in enumerate(spec.WRONG):
+    wrong = spec.WRONG + getattr(spec, "SHORTCUTS", [])
+    for i, (name, replace, failing) in enumerate(wrong):
         write_submission(tmp_path, f"wrong{i:02d}", assignment, submission(assignment, replace=replace))
         expected[f"wrong{i:02d}"] = total - sum(pts[t] for t in failing)
     settings = Settings(tmp_path, cell_timeout=60, notebook_timeout=240, jobs=2)
@@ -142,5 +143,5 @@ def test_every_wrong_answer_loses_exactly_its_points(assignment, tmp_path):
     assert all(o.max_score == total for o in outcomes.values())
     # every failed item explains itself in one line
     per_item = _by_student(settings, assignment)
-    for i, (name, replace, failing) in enumerate(spec.WRONG):
+    for i, (name, replace, failing) in enumerate(wrong):
         assert {k for k, v in per_item[f"wrong{i:02d}"].items() if v < pts[k]} == set(failing), name

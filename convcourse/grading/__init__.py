@@ -30,24 +30,25 @@ import io
 import math
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from ..check import CheckError, call, check_tensor
+from ..check import CheckError, Family, call, check_tensor, given_names, item_rule
 
 
 @dataclass(frozen=True)
 class Item:
     """One graded item.
 
-    ``cases(gen, device)`` returns a list of cases (tuples of arguments);
-    ``run(obj, case)`` applies the student's object to one case (default:
-    ``obj(*case)`` with forbidden operators checked); ``oracle(case)`` is
-    PyTorch's answer; ``compare(received, expected, what)`` raises
-    :class:`CheckError` when they differ (default: :func:`check_tensor`).
+    ``cases(gen, device)`` returns a list of cases (tuples of arguments, or NamedTuples);
+    ``run(obj, case)`` applies the student's object to one case (default: ``obj(*case)``);
+    ``oracle(case)`` is PyTorch's answer; ``compare(received, expected, what)`` raises
+    :class:`CheckError` when they differ (default: :func:`check_tensor`). ``forbidden`` is
+    the operator family the exercise forbids (see :data:`convcourse.check.Family`): every call
+    of the student's code while the item's cases run is checked for it.
     """
 
     id: str
@@ -55,8 +56,11 @@ class Item:
     oracle: Callable[[Any], Any]
     run: Callable[[Any, Any], Any] | None = None
     compare: Callable[..., None] | None = None
-    forbidden: str | None = None
+    forbidden: Family | None = None
     describe: Callable[[Any], str] | None = None
+    # names of the student's other answers that the course's references stand in for while this
+    # item's cases run (convcourse.reference): the item is judged on its own
+    given: dict[str, Callable] = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, Item] = {}
@@ -195,18 +199,19 @@ def collect(item: Item, obj, device: torch.device) -> list[Outcome]:
     """Run the student's object on every hidden case (student code runs here)."""
     cases = hidden_cases(item, device)
     whats = [_what(item, case, i, len(cases)) for i, case in enumerate(cases, 1)]
-    return run_cases(item.run, item.forbidden, whats, cases, obj)
+    return run_cases(item.run, item.forbidden, item.given, whats, cases, obj)
 
 
-def run_cases(run, forbidden, whats: list[str], cases: list, obj) -> list[Outcome]:
-    """Apply ``obj`` to each case with ``run`` (default: a call with ``forbidden`` checked)."""
+def run_cases(run, forbidden, given: dict, whats: list[str], cases: list, obj) -> list[Outcome]:
+    """Apply ``obj`` to each case with ``run`` (default: ``obj(*case)``). Every call of the
+    student's code in it, by this harness or by ``run``, forbids the item's ``forbidden`` family,
+    and the course's references in ``given`` stand in for the student's other answers."""
     outcomes = []
     for case, what in zip(cases, whats):
         try:
-            if run is None:
-                received = call(obj, *_clone(case), forbidden=forbidden)
-            else:
-                received = run(obj, _clone(case))
+            copy_of_case = _clone(case)
+            with item_rule(forbidden), given_names(obj, given):
+                received = call(obj, *copy_of_case) if run is None else run(obj, copy_of_case)
             outcomes.append(Outcome(case, what, received=received))
         except CheckError as e:
             outcomes.append(Outcome(case, what, error=str(e)))
@@ -247,11 +252,11 @@ def _export(value, depth: int = 0):
     return f"<an object of type {type(value).__name__}>"
 
 
-def _in_kernel(run, forbidden, whats: list[str], cases: list, obj) -> bytes:
+def _in_kernel(run, forbidden, given: dict, whats: list[str], cases: list, obj) -> bytes:
     """What the kernel runs (sent by :func:`payload`): the student's results, saved as bytes."""
     import io
 
-    outcomes = run_cases(run, forbidden, whats, cases, obj)
+    outcomes = run_cases(run, forbidden, given, whats, cases, obj)
     buffer = io.BytesIO()
     torch.save([{"received": _export(o.received), "error": o.error} for o in outcomes], buffer)
     return buffer.getvalue()
@@ -263,8 +268,8 @@ _PAYLOADS: dict[tuple, bytes] = {}
 def payload(item_id: str, device: torch.device) -> bytes:
     """The bytes a kernel needs to run one item's hidden cases, made once per grading process:
     the cases and the code that applies the student's object to them, pickled by value (the
-    kernel cannot import this package, and nothing a student patched in ``convcourse.check`` or
-    ``convcourse.hooks`` is used), never the oracle."""
+    kernel cannot import this package, and nothing a student patched in ``convcourse.check``,
+    ``convcourse.hooks`` or ``convcourse.reference`` is used), never the oracle."""
     key = (item_id, str(device), _secret())
     if key not in _PAYLOADS:
         import functools
@@ -273,11 +278,13 @@ def payload(item_id: str, device: torch.device) -> bytes:
 
         import convcourse.check
         import convcourse.hooks
+        import convcourse.reference
 
-        for module in (sys.modules[__name__], convcourse.check, convcourse.hooks):
+        for module in (sys.modules[__name__], convcourse.check, convcourse.hooks, convcourse.reference):
             cloudpickle.register_pickle_by_value(module)
         known = answers(item_id, device)
-        task = functools.partial(_in_kernel, known.item.run, known.item.forbidden, known.whats, known.cases)
+        item = known.item
+        task = functools.partial(_in_kernel, item.run, item.forbidden, item.given, known.whats, known.cases)
         _PAYLOADS[key] = cloudpickle.dumps(task)
     return _PAYLOADS[key]
 

@@ -7,6 +7,7 @@ copy of the solution.
 import torch
 import torch.nn.functional as F
 
+from .. import reference
 from ..check import CheckError, call, check_true
 from . import Item, rand, randint, register
 
@@ -162,11 +163,23 @@ def _run_grad(fn, case):
     return torch.cat([dX.detach().flatten(), dK.detach().flatten()])
 
 
+# The answers that call corr2d are judged with the course's corr2d in place of the student's:
+# a wrong corr2d costs corr2d's points only.
+_CORR2D = {"corr2d": reference.corr2d}
+
 register(
-    Item("ch01.corr2d", cases=corr_cases, oracle=lambda c: _conv(*c)),
-    Item("ch01.conv2d_flip", cases=corr_cases, oracle=lambda c: _conv(c[0], c[1].flip(0, 1))),
+    Item("ch01.corr2d", forbidden="convolution", cases=corr_cases, oracle=lambda c: _conv(*c)),
+    Item(
+        "ch01.conv2d_flip",
+        forbidden="convolution",
+        given=_CORR2D,
+        cases=corr_cases,
+        oracle=lambda c: _conv(c[0], c[1].flip(0, 1)),
+    ),
     Item(
         "ch01.Conv2D",
+        forbidden="convolution",
+        given=_CORR2D,
         cases=_conv2d_module_cases,
         run=_run_conv2d_module,
         oracle=lambda c: _conv(c[1], c[2]) + c[3],
@@ -195,9 +208,18 @@ register(
     ),
     Item(
         "ch01.learn_kernel",
+        forbidden="convolution",
+        given=_CORR2D,
         cases=_learn_cases,
         oracle=learn_oracle,
         describe=lambda c: f"kernel {c[2][0]}x{c[2][1]}, lr={c[3]}, steps={c[4]}",
     ),
-    Item("ch01.corr2d_grads", cases=_grad_cases, run=_run_grad, oracle=_grad_oracle),
+    Item(
+        "ch01.corr2d_grads",
+        forbidden="convolution",
+        given=_CORR2D,
+        cases=_grad_cases,
+        run=_run_grad,
+        oracle=_grad_oracle,
+    ),
 )

@@ -12,9 +12,8 @@ import warnings
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
 
-from ..check import CheckError, call, check_true, check_value
+from ..check import call, check_true, check_value
 from . import Item, rand, randint, register
 
 
@@ -185,7 +184,7 @@ def _pad_stride_oracle(case):
 
 def _run_pad_stride(fn, case):
     X, K, p, s = case
-    return call(fn, X, K, padding=p, stride=s, name="corr2d_pad_stride", forbidden="convolution")
+    return call(fn, X, K, padding=p, stride=s, name="corr2d_pad_stride")
 
 
 def _describe_pad_stride(case):
@@ -255,29 +254,6 @@ def _run_rf(fn, case):
 
 # --- reflect padding --------------------------------------------------------------------------
 
-_REFLECT_OPS = {
-    "reflection_pad1d",
-    "reflection_pad2d",
-    "reflection_pad3d",
-    "reflection_pad1d_backward",
-    "reflection_pad2d_backward",
-    "reflection_pad3d_backward",
-}
-
-
-class _NoReflectionPad(TorchDispatchMode):
-    """Raise :class:`CheckError` when PyTorch's own reflection padding runs."""
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        name = func.overloadpacket.__name__
-        if name in _REFLECT_OPS:
-            raise CheckError(
-                f"reflect_pad called PyTorch's mirror padding (aten.{name}, i.e. F.pad(mode='reflect') "
-                f"or nn.ReflectionPad2d), which this exercise asks you to write yourself: build it "
-                f"with flip and torch.cat, or with an index tensor"
-            )
-        return func(*args, **(kwargs or {}))
-
 
 def _reflect_cases(gen, device):
     shapes = [
@@ -307,24 +283,10 @@ def _reflect_oracle(case):
     )
 
 
-def _run_reflect(fn, case):
-    X, p = case
-    if not callable(fn):
-        raise CheckError(f"reflect_pad should be a function, but it is a {type(fn).__name__}")
-    try:
-        with _NoReflectionPad():
-            return fn(X, p)
-    except NotImplementedError as e:
-        if str(e).strip():  # PyTorch's own NotImplementedError, e.g. F.pad on a 2-D tensor
-            raise CheckError(f"reflect_pad raised NotImplementedError: {str(e).splitlines()[0]}") from None
-        raise CheckError(
-            "reflect_pad is still the placeholder: replace `raise NotImplementedError()` with your code"
-        ) from None
-
-
 register(
     Item(
         "ch02.conv_output_shape",
+        forbidden="derivation",
         cases=_shape_cases,
         run=_run_shape,
         oracle=lambda c: _torch_out_shape(*c),
@@ -333,6 +295,7 @@ register(
     ),
     Item(
         "ch02.same_padding",
+        forbidden="derivation",
         cases=_same_cases,
         run=_run_same,
         oracle=_same_oracle,
@@ -348,6 +311,7 @@ register(
     ),
     Item(
         "ch02.receptive_field",
+        forbidden="derivation",
         cases=_rf_cases,
         run=_run_rf,
         oracle=lambda c: receptive_field_oracle(c[0]),
@@ -357,7 +321,7 @@ register(
     Item(
         "ch02.reflect_pad",
         cases=_reflect_cases,
-        run=_run_reflect,
+        forbidden="mirror_padding",
         oracle=_reflect_oracle,
         describe=lambda c: f"X of shape {tuple(c[0].shape)}, padding={c[1]!r}",
     ),

@@ -12,6 +12,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
+from .. import reference
 from ..check import CheckError, call, check_true, check_value
 from . import Item, rand, randint, register
 
@@ -162,9 +163,9 @@ def _run_matmul(fn, case, *, defaults):
     counter = _CountMatmul()
     with counter:
         if defaults:
-            Y = call(fn, X, K, name="conv2d_matmul", forbidden="convolution")
+            Y = call(fn, X, K, name="conv2d_matmul")
         else:
-            Y = call(fn, X, K, s, p, name="conv2d_matmul", forbidden="convolution")
+            Y = call(fn, X, K, s, p, name="conv2d_matmul")
     n = len(counter.names)
     if n != 1:
         ops = ", ".join(sorted(set(f"aten.{o}" for o in counter.names)))
@@ -388,6 +389,7 @@ register(
         "ch03.corr2d_multi_in_out",
         cases=_multi_in_out_cases,
         forbidden="convolution",
+        given={"corr2d_multi_in": reference.corr2d_multi_in},  # judged on its own
         oracle=lambda c: F.conv2d(c[0][None], c[1])[0],
     ),
     Item(
@@ -408,6 +410,7 @@ register(
     ),
     Item(
         "ch03.conv2d_flops",
+        forbidden="derivation",
         cases=_cost_cases,
         run=_run_flops,
         oracle=_flops_oracle,
@@ -416,6 +419,7 @@ register(
     ),
     Item(
         "ch03.conv2d_params",
+        forbidden="derivation",
         cases=_params_cases,
         run=_run_params,
         oracle=_params_oracle,
@@ -424,6 +428,7 @@ register(
     ),
     Item(
         "ch03.conv2d_memory",
+        forbidden="derivation",
         cases=_memory_cases,
         run=_run_memory,
         oracle=_memory_oracle,
@@ -432,6 +437,7 @@ register(
     ),
     Item(
         "ch03.grouped_params",
+        forbidden="derivation",
         cases=_grouped_cases,
         run=_run_grouped,
         oracle=_grouped_oracle,
@@ -440,6 +446,7 @@ register(
     ),
     Item(
         "ch03.separable_params",
+        forbidden="derivation",
         cases=_separable_cases,
         run=_run_separable,
         oracle=_separable_oracle,

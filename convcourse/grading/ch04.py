@@ -80,7 +80,7 @@ def _run_pool(mode):
         kwargs = {"stride": s, "padding": p, "mode": mode}
         if mode == "avg":
             kwargs["count_include_pad"] = case[4]
-        return call(fn, X, k, name="pool2d", forbidden="pooling", **kwargs)
+        return call(fn, X, k, name="pool2d", **kwargs)
 
     return run
 
@@ -119,7 +119,7 @@ def _run_avg_conv(fn, case):
     X, k, s, p = case
     watch = _Watch()
     with watch:
-        out = call(fn, X, k, stride=s, padding=p, name="avg_pool_conv", forbidden="pooling")
+        out = call(fn, X, k, stride=s, padding=p, name="avg_pool_conv")
     check_true(watch.convolved, "avg_pool_conv should compute its result with F.conv2d, but no convolution ran")
     return out
 
@@ -190,7 +190,7 @@ def _maxpool_relu_cases(gen, device):
 
 def _run_maxpool_relu(fn, case):
     with _NoMax("max_pool_relu"):
-        return call(fn, *case, name="max_pool_relu", forbidden="pooling")
+        return call(fn, *case, name="max_pool_relu")
 
 
 # ---- cost ------------------------------------------------------------------------------
@@ -221,7 +221,7 @@ def _cost_oracle(case):
 
 def _run_cost(fn, case):
     shape, k, s, p = case
-    out = call(fn, shape, k, stride=s, padding=p, name="pool_ops", forbidden="pooling")
+    out = call(fn, shape, k, stride=s, padding=p, name="pool_ops")
     check_true(
         isinstance(out, int) or (isinstance(out, float) and out.is_integer()),
         f"pool_ops should return a whole number, received {type(out).__name__} {out!r}",
@@ -264,7 +264,7 @@ register(
     ),
     Item(
         "ch04.pool_ops",
-        forbidden="pooling",
+        forbidden="derivation",
         cases=_cost_cases,
         run=_run_cost,
         oracle=_cost_oracle,

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from .. import reference
 from ..check import CheckError, call, check_true
 from ..hooks import watched_forward
 from . import Item, rand, randint, register
@@ -341,6 +342,7 @@ register(
     ),
     Item(
         "ch06.dominant_layers",
+        given={"layer_costs": reference.layer_costs},  # judged on its own
         cases=_dominant_cases,
         run=_run_dominant,
         oracle=_dominant_oracle,

@@ -412,6 +412,7 @@ register(
     ),
     Item(
         "ch07.vgg_configs",
+        forbidden="derivation",
         cases=_config_cases,
         run=_run_config,
         oracle=_oracle_config,
@@ -420,6 +421,7 @@ register(
     ),
     Item(
         "ch07.vgg_cost",
+        forbidden="derivation",
         cases=_cost_cases,
         run=_run_cost,
         oracle=_oracle_cost,
@@ -436,6 +438,7 @@ register(
     ),
     Item(
         "ch07.stacked_convs",
+        forbidden="derivation",
         cases=_stack_cases,
         run=_run_stack,
         oracle=one_thread(_oracle_stack),

@@ -242,6 +242,7 @@ register(
     ),
     Item(
         "ch08.head_params",
+        forbidden="derivation",
         cases=_head_cases,
         run=_run_pair("head_params"),
         oracle=_oracle_head,
@@ -250,6 +251,7 @@ register(
     ),
     Item(
         "ch08.nin_block_cost",
+        forbidden="derivation",
         cases=_cost_cases,
         run=_run_pair("nin_block_cost"),
         oracle=_oracle_cost,

@@ -325,6 +325,7 @@ register(
     ),
     Item(
         "ch09.inception_flops",
+        forbidden="derivation",
         cases=_flops_cases,
         oracle=_oracle_flops,
         run=lambda fn, c: call(fn, *c[:7], reduce=c[7], name="inception_flops"),
@@ -333,6 +334,7 @@ register(
     ),
     Item(
         "ch09.min_input_size",
+        forbidden="derivation",
         cases=_min_cases,
         run=_run_min,
         oracle=one_thread(_oracle_min),

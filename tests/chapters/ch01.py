@@ -37,13 +37,11 @@ def corr2d(X, K):
 WRONG = [
     ("true convolution instead of cross-correlation",
      {"corr2d": _CORR_OK.replace("* K).sum()", "* K.flip(0, 1)).sum()")},
-     # conv2d flips again, so it becomes a cross-correlation: wrong too
-     {"test_corr2d", "test_conv2d_flip", "test_Conv2D", "test_learn_kernel", "test_corr2d_grads",
-      "test_edge_kernel"}),
+     # the answers that call corr2d are tested with the course's corr2d: only corr2d loses points
+     {"test_corr2d"}),
     ("output one row and column too small (n - k instead of n - k + 1)",
      {"corr2d": _CORR_OK.replace("- h + 1", "- h").replace("- w + 1", "- w")},
-     {"test_corr2d", "test_conv2d_flip", "test_Conv2D", "test_edge_kernel", "test_laplacian_kernel",
-      "test_blur_kernel", "test_learn_kernel", "test_corr2d_grads"}),
+     {"test_corr2d"}),
     ("conv2d flips only one axis",
      {"conv2d_flip": "def conv2d(X, K):\n    return corr2d(X, torch.flip(K, dims=(1,)))"},
      {"test_conv2d_flip"}),
@@ -93,6 +91,52 @@ def corr2d_grads(X, K, G):
     K = K.detach().clone().requires_grad_(True)
     corr2d(X, K).sum().backward()
     return X.grad, K.grad
+'''},
+     {"test_corr2d_grads"}),
+]
+
+# Shortcuts: answers that get the numbers without doing what the exercise asks (here: PyTorch's
+# convolution instead of plain tensor operations). Each loses exactly its item, and the visible
+# test already says why.
+SHORTCUTS = [
+    ("corr2d through F.conv2d",
+     {"corr2d": "def corr2d(X, K):\n    return torch.nn.functional.conv2d(X[None, None], K[None, None])[0, 0]"},
+     {"test_corr2d"}),
+    ("conv2d through F.conv2d with the kernel flipped",
+     {"conv2d_flip": "def conv2d(X, K):\n"
+                     "    return torch.nn.functional.conv2d(X[None, None], K.flip(0, 1)[None, None])[0, 0]"},
+     {"test_conv2d_flip"}),
+    ("Conv2D whose forward is F.conv2d",
+     {"Conv2D": '''
+class Conv2D(nn.Module):
+    def __init__(self, kernel_size):
+        super().__init__()
+        self.weight = nn.Parameter(torch.rand(kernel_size))
+        self.bias = nn.Parameter(torch.zeros(1))
+
+    def forward(self, X):
+        return torch.nn.functional.conv2d(X[None, None], self.weight[None, None])[0, 0] + self.bias
+'''},
+     {"test_Conv2D"}),
+    ("learn_kernel whose loss uses F.conv2d",
+     {"learn_kernel": '''
+def learn_kernel(X, Y, kernel_size, lr, steps):
+    K = torch.zeros(kernel_size, dtype=X.dtype, device=X.device, requires_grad=True)
+    for _ in range(steps):
+        loss = ((torch.nn.functional.conv2d(X[None, None], K[None, None])[0, 0] - Y) ** 2).sum()
+        loss.backward()
+        with torch.no_grad():
+            K -= lr * K.grad
+            K.grad.zero_()
+    return K.detach()
+'''},
+     {"test_learn_kernel"}),
+    ("corr2d_grads from torch.nn.grad instead of autograd through the loop",
+     {"corr2d_grads": '''
+def corr2d_grads(X, K, G):
+    dX = torch.nn.grad.conv2d_input(X[None, None].shape, K[None, None], G[None, None])[0, 0]
+    dK = torch.nn.grad.conv2d_weight(X[None, None], K[None, None].shape, G[None, None])[0, 0]
+    return dX, dK
 '''},
      {"test_corr2d_grads"}),
 ]

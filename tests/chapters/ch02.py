@@ -155,3 +155,55 @@ def reflect_pad(X, padding):
 '''},
      {"test_reflect_pad"}),
 ]
+
+# Shortcuts: measured or borrowed instead of derived or written. Each loses exactly its item,
+# and the visible test already says why.
+SHORTCUTS = [
+    ("output shape read off a convolution on the meta device",
+     {"conv_output_shape": '''
+def conv_output_shape(input_size, kernel_size, padding=0, stride=1, dilation=1):
+    h, w = (input_size, input_size) if isinstance(input_size, int) else input_size
+    layer = nn.Conv2d(1, 1, kernel_size, padding=padding, stride=stride, dilation=dilation, device="meta")
+    return tuple(layer(torch.zeros(1, 1, h, w, device="meta")).shape[-2:])
+'''},
+     {"test_conv_output_shape"}),
+    ("same padding found by trying paddings on the meta device",
+     {"same_padding": '''
+def same_padding(kernel_size, dilation=1):
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    dh, dw = (dilation, dilation) if isinstance(dilation, int) else dilation
+    x = torch.zeros(1, 1, 16, 16, device="meta")
+    out = []
+    for k, d, axis in ((kw, dw, -1), (kh, dh, -2)):
+        for total in range(64):
+            pads = (total // 2, total - total // 2, 0, 0) if axis == -1 else (0, 0, total // 2, total - total // 2)
+            if F.conv2d(F.pad(x, pads), torch.zeros(1, 1, kh, kw, device="meta"), dilation=(dh, dw)).shape[axis] == 16:
+                out += [total // 2, total - total // 2]
+                break
+    return tuple(out)
+'''},
+     {"test_same_padding"}),
+    ("receptive field measured with autograd",
+     {"receptive_field": '''
+def receptive_field(layers):
+    size = 1
+    for k, s, d in layers:
+        size = size * s + d * (k - 1) + 8
+    x = torch.zeros(1, 1, size, size, requires_grad=True)
+    y = x
+    for k, s, d in layers:
+        y = F.conv2d(y, torch.ones(1, 1, k, k), stride=s, dilation=d)
+    y[0, 0, 0, 0].backward()
+    return int((x.grad[0, 0].sum(0) != 0).sum())
+'''},
+     {"test_receptive_field"}),
+    ("mirror padding with F.pad(mode='reflect')",
+     {"reflect_pad": '''
+def reflect_pad(X, padding):
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    flat = X.reshape(-1, 1, *X.shape[-2:])
+    out = F.pad(flat, (pw, pw, ph, ph), mode="reflect")
+    return out.reshape(*X.shape[:-2], *out.shape[-2:])
+'''},
+     {"test_reflect_pad"}),
+]

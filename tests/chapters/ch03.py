@@ -70,20 +70,20 @@ WRONG = [
 def corr2d_multi_in(X, K):
     return sum(corr2d(x, k) for x, k in zip(X, K)) / X.shape[0]
 '''},
-     # corr2d_multi_in_out uses it, so it is wrong too
-     {"test_corr2d_multi_in", "test_corr2d_multi_in_out"}),
+     # corr2d_multi_in_out is tested with the course's corr2d_multi_in: it keeps its point
+     {"test_corr2d_multi_in"}),
     ("multi-input correlation that uses the first kernel channel for every input channel",
      {"corr2d_multi_in": '''
 def corr2d_multi_in(X, K):
     return sum(corr2d(x, K[0]) for x in X)
 '''},
-     {"test_corr2d_multi_in", "test_corr2d_multi_in_out"}),
+     {"test_corr2d_multi_in"}),
     ("multi-input correlation through F.conv2d (forbidden)",
      {"corr2d_multi_in": '''
 def corr2d_multi_in(X, K):
     return F.conv2d(X[None], K[None])[0, 0]
 '''},
-     {"test_corr2d_multi_in", "test_corr2d_multi_in_out"}),
+     {"test_corr2d_multi_in"}),
     ("output channels concatenated along the width instead of stacked",
      {"corr2d_multi_in_out": '''
 def corr2d_multi_in_out(X, K):
@@ -136,5 +136,46 @@ def conv2d_matmul(X, K, stride=1, padding=0):
      {"test_grouped_params"}),
     ("depthwise-separable count with only one bias (the pointwise one)",
      {"grouped": _GROUPED_OK.replace("c_i * (k_h * k_w + int(bias))", "c_i * k_h * k_w")},
+     {"test_grouped_params"}),
+]
+
+# Shortcuts: counts measured on a real layer instead of derived. Each loses exactly its items,
+# and the visible tests already say why.
+SHORTCUTS = [
+    ("costs measured on a layer built on the meta device (FlopCounterMode and numel)",
+     {"costs": '''
+from torch.utils.flop_counter import FlopCounterMode
+
+def _layer(c_i, c_o, kernel_size, stride=1, padding=0, bias=True):
+    return nn.Conv2d(c_i, c_o, kernel_size, stride=stride, padding=padding, bias=bias, device="meta")
+
+def conv2d_flops(c_i, c_o, kernel_size, input_size, stride=1, padding=0):
+    h, w = (input_size, input_size) if isinstance(input_size, int) else input_size
+    with FlopCounterMode(display=False) as counter:
+        _layer(c_i, c_o, kernel_size, stride, padding, bias=False)(torch.zeros(1, c_i, h, w, device="meta"))
+    return counter.get_total_flops()
+
+def conv2d_params(c_i, c_o, kernel_size, bias=True):
+    return sum(p.numel() for p in _layer(c_i, c_o, kernel_size, bias=bias).parameters())
+
+def conv2d_memory(c_i, c_o, kernel_size, input_size, batch=1, stride=1, padding=0, dtype=torch.float32):
+    h, w = (input_size, input_size) if isinstance(input_size, int) else input_size
+    layer = _layer(c_i, c_o, kernel_size, stride, padding).to(dtype)
+    out = layer(torch.zeros(batch, c_i, h, w, device="meta", dtype=dtype))
+    weights = sum(p.numel() * p.element_size() for p in layer.parameters())
+    return {"weights": weights, "activations": out.numel() * out.element_size(), "gradients": weights}
+'''},
+     {"test_conv2d_flops", "test_conv2d_params", "test_conv2d_memory"}),
+    ("grouped and separable parameters counted on real modules",
+     {"grouped": '''
+def grouped_params(c_i, c_o, kernel_size, groups, bias=True):
+    layer = nn.Conv2d(c_i, c_o, kernel_size, groups=groups, bias=bias, device="meta")
+    return sum(p.numel() for p in layer.parameters())
+
+def separable_params(c_i, c_o, kernel_size, bias=True):
+    block = nn.Sequential(nn.Conv2d(c_i, c_i, kernel_size, groups=c_i, bias=bias, device="meta"),
+                          nn.Conv2d(c_i, c_o, 1, bias=bias, device="meta"))
+    return sum(p.numel() for p in block.parameters())
+'''},
      {"test_grouped_params"}),
 ]

@@ -179,3 +179,15 @@ def pool_ops(shape, kernel_size, stride=None, padding=0):
 '''},
      {"test_pool_ops"}),
 ]
+
+# Shortcut: the count read off a real pooling on the meta device instead of derived.
+SHORTCUTS = [
+    ("pool_ops from the shape of F.max_pool2d's output",
+     {"pool_ops": '''
+def pool_ops(shape, kernel_size, stride=None, padding=0):
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    out = F.max_pool2d(torch.zeros(shape, device="meta"), kernel_size, stride, padding)
+    return out.numel() * (kh * kw - 1)
+'''},
+     {"test_pool_ops"}),
+]

@@ -140,3 +140,41 @@ WRONG = [
      {"stacked_convs": "def stacked_convs(n, k, channels):\n    return n * (k - 1) + 1, n * k * k * channels * channels"},
      {"test_stacked_convs"}),
 ]
+
+# Shortcuts: counts measured on layers built on the meta device instead of derived.
+SHORTCUTS = [
+    ("vgg_conv_params counted on real layers",
+     {"vgg_configs": '''
+VGG16_ARCH = ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512))
+VGG19_ARCH = ((2, 64), (2, 128), (4, 256), (4, 512), (4, 512))
+
+
+def vgg_conv_params(arch, in_channels=3):
+    total = 0
+    for num_convs, out_channels in arch:
+        for _ in range(num_convs):
+            layer = nn.Conv2d(in_channels, out_channels, 3, padding=1, device="meta")
+            total += sum(p.numel() for p in layer.parameters())
+            in_channels = out_channels
+    return total
+'''},
+     {"test_vgg_configs"}),
+    ("vgg_cost measured on the student's own vgg (meta device, FlopCounterMode)",
+     {"vgg_cost": '''
+def vgg_cost(arch, image_size=224, in_channels=1, num_classes=10, hidden=4096):
+    with torch.device("meta"):
+        net = vgg(arch, in_channels, num_classes, image_size, hidden)
+        x = torch.zeros(1, in_channels, image_size, image_size)
+    with FlopCounterMode(display=False) as counter:
+        net(x)
+    return sum(p.numel() for p in net.parameters()), counter.get_total_flops()
+''' + _COST[_COST.index("def _alexnet"):]},  # the rest of the cell as in the solution
+     {"test_vgg_cost"}),
+    ("stacked_convs counted on real layers",
+     {"stacked_convs": '''
+def stacked_convs(n, k, channels):
+    layers = [nn.Conv2d(channels, channels, k, device="meta") for _ in range(n)]
+    return n * (k - 1) + 1, sum(p.numel() for layer in layers for p in layer.parameters())
+'''},
+     {"test_stacked_convs"}),
+]

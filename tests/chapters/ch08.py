@@ -86,3 +86,27 @@ WRONG = [
                               .replace("num_1x1 * 2 * out_channels * out_channels", "num_1x1 * 2 * in_channels * out_channels")},
      {"test_nin_block_cost"}),
 ]
+
+# Shortcuts: counts measured on real modules instead of derived.
+SHORTCUTS = [
+    ("head_params counted on real heads",
+     {"head_params": '''
+def head_params(channels, height, width, num_classes):
+    gap = nn.Conv2d(channels, num_classes, 1, device="meta")
+    dense = nn.Linear(channels * height * width, num_classes, device="meta")
+    return sum(p.numel() for p in gap.parameters()), sum(p.numel() for p in dense.parameters())
+'''},
+     {"test_head_params"}),
+    ("nin_block_cost measured on the student's own nin_block",
+     {"nin_block_cost": '''
+def nin_block_cost(in_channels, out_channels, kernel_size, strides, padding, height, width, num_1x1=2):
+    with torch.device("meta"):
+        block = nin_block(out_channels, kernel_size, strides, padding, in_channels)
+        block = nn.Sequential(*list(block)[:2 + 2 * num_1x1])
+        x = torch.zeros(1, in_channels, height, width)
+    with FlopCounterMode(display=False) as counter:
+        block(x)
+    return sum(p.numel() for p in block.parameters()), counter.get_total_flops()
+'''},
+     {"test_nin_block_cost"}),
+]

@@ -135,3 +135,34 @@ WRONG = [
      {"min_input_size": _MIN.replace("(n - 1) * s", "(n - 1)")},
      {"test_min_input_size"}),
 ]
+
+# Shortcuts: measured instead of derived.
+SHORTCUTS = [
+    ("inception_flops measured on the student's own Inception (meta device)",
+     {"inception_flops": '''
+def inception_flops(in_channels, height, width, c1, c2, c3, c4, reduce=True):
+    with torch.device("meta"):
+        block = Inception(c1, c2, c3, c4, in_channels)
+        if not reduce:
+            block.p2 = nn.Sequential(nn.Conv2d(in_channels, c2[1], 3, padding=1), nn.ReLU())
+            block.p3 = nn.Sequential(nn.Conv2d(in_channels, c3[1], 5, padding=2), nn.ReLU())
+        x = torch.zeros(1, in_channels, height, width)
+    with FlopCounterMode(display=False) as counter:
+        block(x)
+    return counter.get_total_flops()
+'''},
+     {"test_inception_flops"}),
+    ("min_input_size found by trying inputs on the meta device",
+     {"min_input_size": '''
+def min_input_size(layers):
+    for n in range(1, 4096):
+        x = torch.zeros(1, 1, n, n, device="meta")
+        try:
+            for k, s, p in layers:
+                x = F.max_pool2d(x, k, s, p) if 2 * p <= k else F.conv2d(x, torch.zeros(1, 1, k, k, device="meta"), stride=s, padding=p)
+            return n
+        except RuntimeError:
+            continue
+'''},
+     {"test_min_input_size"}),
+]

@@ -152,3 +152,23 @@ def upsample_bilinear(X, scale_factor):
      {"separable_params": _SEP_OK.replace("c_in * kh * kw +", "c_in * c_in * kh * kw +")},
      {"test_separable_params"}),
 ]
+
+# Shortcuts: read off a real module instead of derived.
+SHORTCUTS = [
+    ("transposed output size read off nn.ConvTranspose2d on the meta device",
+     {"transposed_output_shape": '''
+def transposed_output_shape(input_hw, kernel_size, stride=1, padding=0, dilation=1, output_padding=0):
+    layer = nn.ConvTranspose2d(1, 1, kernel_size, stride=stride, padding=padding, dilation=dilation,
+                               output_padding=output_padding, device="meta")
+    return tuple(layer(torch.zeros(1, 1, *input_hw, device="meta")).shape[-2:])
+'''},
+     {"test_transposed_output_shape"}),
+    ("separable_params counted on real layers",
+     {"separable_params": '''
+def separable_params(c_in, c_out, kernel_size, bias=True):
+    block = nn.Sequential(nn.Conv2d(c_in, c_in, kernel_size, groups=c_in, bias=bias, device="meta"),
+                          nn.Conv2d(c_in, c_out, 1, bias=bias, device="meta"))
+    return sum(p.numel() for p in block.parameters())
+'''},
+     {"test_separable_params"}),
+]

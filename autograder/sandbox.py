@@ -65,7 +65,9 @@ NOBODY = 65534
 ENV_KEY = "COURSE_SANDBOX"
 CGROUP_FS = Path("/sys/fs/cgroup")
 CGROUP_PREFIX = "course-kernel-"
-GRADER_CODE = (REPO / "autograder", REPO / "convcourse" / "grading")
+# Hidden from kernels: the grader, its hidden tests, and the course's model builders (an answer
+# that imports the chapter's network instead of writing it must fail to import it).
+GRADER_CODE = (REPO / "autograder", REPO / "convcourse" / "grading", REPO / "convcourse" / "models")
 
 _libc = ctypes.CDLL(None, use_errno=True)
 

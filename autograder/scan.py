@@ -182,6 +182,9 @@ MODULES_FLAGGED = (
     "zmq",
     "base64",
     "codecs",
+    # the course's networks and references: an answer that imports one did not write it
+    "convcourse.models",
+    "convcourse.reference",
 )
 # Modules whose only use here is to tamper with grading: importing one fails every item.
 MODULES_TAMPERING = (

@@ -119,6 +119,26 @@ KERNELS_BLUR_WRONG = EDGE_LAPLACIAN_OK + BLUR_WRONG
 KERNELS_EDGE_WRONG = EDGE_WRONG + LAPLACIAN_OK + BLUR_OK
 KERNELS_OK = EDGE_LAPLACIAN_OK + BLUR_OK
 
+# Chapter 3's cost functions other than conv2d_params, right (derived from the formulas).
+COSTS_FLOPS_MEMORY_OK = '''
+def _out(kernel_size, input_size, stride, padding):
+    pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)
+    return tuple((n + 2 * p - k) // s + 1 for n, k, s, p in
+                 zip(pair(input_size), pair(kernel_size), pair(stride), pair(padding)))
+
+def conv2d_flops(c_i, c_o, kernel_size, input_size, stride=1, padding=0):
+    k_h, k_w = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    o_h, o_w = _out(kernel_size, input_size, stride, padding)
+    return 2 * k_h * k_w * c_i * o_h * o_w * c_o
+
+def conv2d_memory(c_i, c_o, kernel_size, input_size, batch=1, stride=1, padding=0, dtype=torch.float32):
+    k_h, k_w = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    size = torch.finfo(dtype).bits // 8
+    o_h, o_w = _out(kernel_size, input_size, stride, padding)
+    w = c_o * (c_i * k_h * k_w + 1) * size
+    return {"weights": w, "activations": batch * c_o * o_h * o_w * size, "gradients": w}
+'''
+
 # Correct stand-ins, built from PyTorch: what a trick tries to have judged instead of the answer.
 STANDINS = '''
 import torch.nn.functional as _F
@@ -690,6 +710,35 @@ FORBIDDEN = [
                    with getattr(_pd, "_disable_current_modes")():
                        return F.max_pool2d(X, 2)
            '''}, attacks=("test_max_pool_relu",), suspicious=True),
+    Attack("k3p_derive_in_thread", 3, "ch03 conv2d_params: a meta layer built and counted in a worker thread (modes are per thread)",
+           assignment="ch03", replace={"costs": code(COSTS_FLOPS_MEMORY_OK, '''
+               import threading
+               def conv2d_params(c_i, c_o, kernel_size, bias=True):
+                   out = {}
+                   def count():
+                       layer = torch.nn.Conv2d(c_i, c_o, kernel_size, bias=bias, device="meta")
+                       out["n"] = sum(p.numel() for p in layer.parameters())
+                   t = threading.Thread(target=count)
+                   t.start()
+                   t.join()
+                   return out["n"]
+           ''')}, attacks=("test_conv2d_params",), suspicious=True),
+    Attack("k3q_derive_modes_off", 3, "ch03 conv2d_params: a meta layer counted with the dispatch modes disabled",
+           assignment="ch03", replace={"costs": code(COSTS_FLOPS_MEMORY_OK, '''
+               from torch.utils._python_dispatch import _disable_current_modes
+               def conv2d_params(c_i, c_o, kernel_size, bias=True):
+                   with _disable_current_modes():
+                       layer = torch.nn.Conv2d(c_i, c_o, kernel_size, bias=bias, device="meta")
+                   return sum(p.numel() for p in layer.parameters())
+           ''')}, attacks=("test_conv2d_params",), suspicious=True),
+    Attack("k3r_reference_as_answer", 3, "ch01 corr2d: the course's reference corr2d, told it is standing in",
+           replace={"corr2d": '''
+               import convcourse.check as _check
+               from convcourse.reference import corr2d as _reference
+               _check._STANDING_IN[0] = 1
+               def corr2d(X, K):
+                   return _reference(X, K)
+           '''}, attacks=ALL, suspicious=True, strict=False),
 ]
 
 

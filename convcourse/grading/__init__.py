@@ -30,6 +30,7 @@ import io
 import math
 import os
 import sys
+import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -217,11 +218,27 @@ def run_cases(run, forbidden, given: dict, whats: list[str], cases: list, obj) -
             outcomes.append(Outcome(case, what, error=str(e)))
             break
         except Exception as e:  # noqa: BLE001 - the student's code raised: report it in one line
-            outcomes.append(
-                Outcome(case, what, error=f"{what}: your code raised {type(e).__name__}: {e}".splitlines()[0])
-            )
+            message = f"{type(e).__name__}: {e}".splitlines()[0][:200]
+            outcomes.append(Outcome(case, what, error=f"{what}: your code raised {message}{_where(e)}"))
             break
     return outcomes
+
+
+def _where(error: BaseException) -> str:
+    """Where in the student's code ``error`` was raised: its last frame outside the libraries
+    (PyTorch, the course), as `` at line N: <code>``, or nothing if none is known."""
+    try:
+        frames = [f for f in traceback.extract_tb(error.__traceback__) if not _library(f.filename)]
+        if not frames:
+            return ""
+        line = " ".join((frames[-1].line or "").split())[:80]
+        return f" at line {frames[-1].lineno} of your cell" + (f": {line}" if line else "")
+    except Exception:  # noqa: BLE001 - a location is a courtesy; a broken traceback costs nothing
+        return ""
+
+
+def _library(filename: str) -> bool:
+    return any(part in filename for part in ("site-packages", "/convcourse/", "/lib/python", "<frozen"))
 
 
 def judge(item: Item, outcomes: list[Outcome], expected: Callable[[int], Any] | None = None) -> None:

@@ -41,26 +41,39 @@ class CollectResult:
     unmatched: list[tuple[str, str]] = field(default_factory=list)  # source, why
 
 
-def match(rel: PurePosixPath, nb_to_assignment: dict[str, str]) -> tuple[str, str, str] | str:
-    """(student, assignment, notebook) for a file's path relative to the collected root, or why not."""
+def match(rel: PurePosixPath, nb_to_assignments: dict[str, list[str]]) -> tuple[str, str, str] | str:
+    """(student, assignment, notebook) for a file's path relative to the collected root, or why
+    not. A notebook name that several assignments share needs its assignment in the path (the
+    ``<student>/<assignment>/`` layout, or a flat name that contains the assignment id)."""
     if rel.suffix != ".ipynb":
         return "not a notebook (.ipynb)"
-    stem, parts = rel.stem, rel.parts
-    if stem in nb_to_assignment:
-        assignment = nb_to_assignment[stem]
-        if len(parts) >= 3 and parts[-2] == assignment and _STUDENT.match(parts[-3]):
-            return parts[-3], assignment, stem
-        if len(parts) == 2 and _STUDENT.match(parts[0]):
-            return parts[0], assignment, stem
-        return f"named {rel.name} but not inside a student folder"
+    stem = rel.stem
+    if stem in nb_to_assignments:
+        return _in_folders(rel, nb_to_assignments[stem])
     tokens = stem.split("_")
-    if len(tokens) >= 2 and tokens[-1] in nb_to_assignment:
+    if len(tokens) >= 2 and tokens[-1] in nb_to_assignments:
         student = tokens[0]
-        if _STUDENT.match(student):
-            return student, nb_to_assignment[tokens[-1]], tokens[-1]
-        return f"flat name {rel.name}: {student!r} is not a usable student id"
-    known = ", ".join(sorted(n + ".ipynb" for n in nb_to_assignment))
+        if not _STUDENT.match(student):
+            return f"flat name {rel.name}: {student!r} is not a usable student id"
+        owners = nb_to_assignments[tokens[-1]]
+        named = [a for a in owners if a in tokens[1:-1]]
+        if len(owners) == 1 or len(named) == 1:
+            return student, (named or owners)[0], tokens[-1]
+        owned = ", ".join(owners)
+        return f"flat name {rel.name}: {tokens[-1]}.ipynb belongs to {owned}; put the assignment id in the name"
+    known = ", ".join(sorted(n + ".ipynb" for n in nb_to_assignments))
     return f"no known notebook name in {rel.name} (expected one of {known})"
+
+
+def _in_folders(rel: PurePosixPath, owners: list[str]) -> tuple[str, str, str] | str:
+    parts = rel.parts
+    if len(parts) >= 3 and parts[-2] in owners and _STUDENT.match(parts[-3]):
+        return parts[-3], parts[-2], rel.stem
+    if len(parts) == 2 and _STUDENT.match(parts[0]):
+        if len(owners) == 1:
+            return parts[0], owners[0], rel.stem
+        return f"{rel.name} belongs to {', '.join(owners)}: put it in {parts[0]}/<assignment>/"
+    return f"named {rel.name} but not inside a student folder"
 
 
 def _sources(source: Path, tmp: Path, result: CollectResult) -> tuple[Path, list[PurePosixPath], dict]:
@@ -103,13 +116,16 @@ def collect(settings: Settings, source: Path) -> CollectResult:
     if not source.exists():
         raise CourseError(f"{source} does not exist")
     source = source.resolve()
-    nb_to_assignment = {nb: a for a, nbs in notebooks_by_assignment().items() for nb in nbs}
+    nb_to_assignments: dict[str, list[str]] = {}
+    for a, nbs in notebooks_by_assignment().items():
+        for nb in nbs:
+            nb_to_assignments.setdefault(nb, []).append(a)
     result = CollectResult()
     with tempfile.TemporaryDirectory() as tmp:
         root, files, times = _sources(source, Path(tmp), result)
         matched: dict[tuple[str, str, str], list[PurePosixPath]] = {}
         for rel in files:
-            m = match(rel, nb_to_assignment)
+            m = match(rel, nb_to_assignments)
             if isinstance(m, str):
                 result.unmatched.append((str(rel), m))
                 continue

@@ -2,6 +2,10 @@
 
 - ``grades.csv``: one row per student and assignment (score, max_score);
 - ``grades_by_item.csv``: one row per student, assignment, notebook and graded item.
+
+An item that needs manual grading (an nbgrader manually graded answer not graded yet) reads
+``needs manual grading`` instead of a score, in its row and in its submission's total, so that
+an unfinished grade is never taken for a zero.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ class ItemGrade:
     item: str
     score: float
     max_score: float
+    needs_manual: bool = False  # no score yet: a manually graded item nobody has graded
 
 
 def item_grades(settings: Settings) -> list[ItemGrade]:
@@ -41,6 +46,7 @@ def item_grades(settings: Settings) -> list[ItemGrade]:
                                 grade.name,
                                 float(grade.score),
                                 float(grade.max_score),
+                                grade.auto_score is None and grade.manual_score is None,
                             )
                         )
     return sorted(rows, key=lambda r: (r.student, r.assignment, r.notebook, r.item))
@@ -51,23 +57,31 @@ def export(settings: Settings, out_dir: Path | None = None) -> tuple[Path, Path]
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = item_grades(settings)
     totals: dict[tuple[str, str], list[float]] = {}
+    pending: set[tuple[str, str]] = set()
     for r in rows:
         t = totals.setdefault((r.student, r.assignment), [0.0, 0.0])
         t[0] += r.score
         t[1] += r.max_score
+        if r.needs_manual:
+            pending.add((r.student, r.assignment))
     grades = out_dir / "grades.csv"
     with grades.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["student", "assignment", "score", "max_score"])
         for (student, assignment), (score, max_score) in sorted(totals.items()):
-            w.writerow([student, assignment, _num(score), _num(max_score)])
+            total = MANUAL if (student, assignment) in pending else _num(score)
+            w.writerow([student, assignment, total, _num(max_score)])
     by_item = out_dir / "grades_by_item.csv"
     with by_item.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["student", "assignment", "notebook", "item", "score", "max_score"])
         for r in rows:
-            w.writerow([r.student, r.assignment, r.notebook, r.item, _num(r.score), _num(r.max_score)])
+            shown = MANUAL if r.needs_manual else _num(r.score)
+            w.writerow([r.student, r.assignment, r.notebook, r.item, shown, _num(r.max_score)])
     return grades, by_item
+
+
+MANUAL = "needs manual grading"
 
 
 def _num(x: float) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 
 from .config import Settings
-from .export import item_grades
+from .export import MANUAL, item_grades
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -42,10 +42,17 @@ def _graded_cells(path: Path) -> dict:
 
 
 def render(student: str, assignment: str, notebook: str, items: list, cells: dict) -> str:
-    rows, total, possible = [], 0.0, 0.0
+    rows, total, possible, pending = [], 0.0, 0.0, 0
     for it in items:
         total += it.score
         possible += it.max_score
+        if it.needs_manual:
+            pending += 1
+            rows.append(
+                f"<tr class='manual'><td>{html.escape(it.item)}</td><td>&ndash; / {it.max_score:g}</td>"
+                f"<td>{MANUAL}: your instructor has not graded it yet</td></tr>"
+            )
+            continue
         msg = failure_message(cells[it.item]) if it.item in cells else "not graded"
         ok = it.score >= it.max_score
         reason = "passed" if ok and msg is None else (msg or "no points")
@@ -53,13 +60,16 @@ def render(student: str, assignment: str, notebook: str, items: list, cells: dic
             f"<tr class='{'ok' if ok else 'fail'}'><td>{html.escape(it.item)}</td>"
             f"<td>{it.score:g} / {it.max_score:g}</td><td>{html.escape(reason)}</td></tr>"
         )
+    so_far = ""
+    if pending:
+        so_far = f" so far ({pending} of the items {'need' if pending != 1 else 'needs'} manual grading)"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Feedback: {html.escape(assignment)} / {html.escape(notebook)} for {html.escape(student)}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:.3em .8em;text-align:left}}
 tr.ok td:nth-child(2){{color:#176f2c}}tr.fail td:nth-child(2){{color:#a31515}}</style></head>
 <body><h1>{html.escape(assignment)} / {html.escape(notebook)}</h1>
-<p>Student: <b>{html.escape(student)}</b>. Score: <b>{total:g} / {possible:g}</b>.</p>
+<p>Student: <b>{html.escape(student)}</b>. Score: <b>{total:g} / {possible:g}</b>{so_far}.</p>
 <table><thead><tr><th>Item</th><th>Points</th><th>Result</th></tr></thead><tbody>
 {chr(10).join(rows)}
 </tbody></table>

@@ -71,11 +71,13 @@ def _locked_sources(assignment: str, notebook: str) -> dict[str, str]:
 @functools.lru_cache(maxsize=64)
 def _read_locked(path: str, mtime_ns: int, size: int) -> dict[str, str]:
     nb = nbformat.read(path, as_version=4)
-    return {
-        c.metadata["nbgrader"]["grade_id"]: c.source
-        for c in nb.cells
-        if c.metadata.get("nbgrader", {}).get("locked") or c.metadata.get("nbgrader", {}).get("grade")
-    }
+    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells if _restored(c.metadata.get("nbgrader", {}))}
+
+
+def _restored(meta: dict) -> bool:
+    """A cell nbgrader restores from the source when grading: locked cells and test cells, not
+    answers (a manually graded answer is the student's to write)."""
+    return bool(meta.get("locked") or (meta.get("grade") and not meta.get("solution")))
 
 
 def _edited_cells(nb, assignment: str, notebook: str) -> list[str]:

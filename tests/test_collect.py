@@ -298,3 +298,18 @@ def test_marker_lives_outside_autograded_and_a_bad_one_means_regrade(tmp_path, m
          "fifo": lambda: os.mkfifo(marker)}[bad]()
         assert submissions.read_marker(marker) is None, bad
         assert prepare() == "flagged", f"a {bad} marker must mean regrade"
+
+
+def test_a_notebook_name_shared_by_two_assignments_is_placed_by_its_assignment():
+    from pathlib import PurePosixPath as P
+
+    from autograder.collect import match
+
+    owners = {"hw": ["a1", "a2"], "ch01": ["ch01"]}
+    assert match(P("alice/a2/hw.ipynb"), owners) == ("alice", "a2", "hw")
+    assert match(P("alice_a1_hw.ipynb"), owners) == ("alice", "a1", "hw")
+    assert match(P("bob/ch01.ipynb"), owners) == ("bob", "ch01", "ch01")
+    assert match(P("bob_ch01.ipynb"), owners) == ("bob", "ch01", "ch01")
+    assert match(P("alice/hw.ipynb"), owners) == "hw.ipynb belongs to a1, a2: put it in alice/<assignment>/"
+    assert "belongs to a1, a2; put the assignment id in the name" in match(P("alice_x_hw.ipynb"), owners)
+    assert match(P("alice/a3/hw.ipynb"), owners) == "named hw.ipynb but not inside a student folder"

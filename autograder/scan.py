@@ -86,6 +86,9 @@ FAMILY_NAMES = {
         "affine_grid",
     },
     "mirror_padding": FORBIDDEN_FAMILIES["mirror_padding"] | {"ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d"},
+    "maximum": FORBIDDEN_FAMILIES["pooling"]
+    | {"amax", "maximum", "argmax", "topk", "cummax", "aminmax", "fmax", "masked_fill", "masked_select"}
+    | {"MaxPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"},
     # a count derived from a formula: building a layer or measuring one is the shortcut
     "derivation": {
         "Conv2d",

@@ -37,7 +37,7 @@ class ForbiddenCall(CheckError):
 
 
 # The operator families an exercise may forbid.
-Family = Literal["convolution", "pooling", "upsampling", "mirror_padding", "derivation"]
+Family = Literal["convolution", "pooling", "upsampling", "mirror_padding", "maximum", "derivation"]
 
 # The operators of each family, by ATen overload-packet name.
 FORBIDDEN_FAMILIES = {
@@ -126,6 +126,30 @@ FORBIDDEN_FAMILIES = {
         "reflection_pad2d_backward",
         "reflection_pad3d_backward",
     },
+    # a maximum to build from ReLUs: every routine that takes a maximum or selects by comparison
+    # (a comparison followed by where/masked_fill picks the larger value without any ReLU)
+    "maximum": {
+        "max",
+        "maximum",
+        "amax",
+        "fmax",
+        "aminmax",
+        "cummax",
+        "topk",
+        "sort",
+        "argmax",
+        "where",
+        "masked_fill",
+        "masked_select",
+        "max_pool1d",
+        "max_pool2d",
+        "max_pool3d",
+        "max_pool2d_with_indices",
+        "adaptive_max_pool2d",
+        "avg_pool2d",
+        "adaptive_avg_pool2d",
+        "_adaptive_avg_pool2d",
+    },
     # a count to derive from a formula: every operator is refused (building a layer, even on
     # the meta device, runs some), so nothing can be measured
     "derivation": frozenset(),
@@ -138,6 +162,7 @@ _ADVICE = {
     "pooling": "slide the window yourself (e.g. with unfold) instead",
     "upsampling": "compute the indices and weights yourself instead",
     "mirror_padding": "build it with flip and torch.cat, or with an index tensor",
+    "maximum": "build the maximum from relu, additions and subtractions only",
     "derivation": "derive the number from the formula with integer arithmetic; do not build the layer or run it",
 }
 
@@ -173,6 +198,23 @@ class _Forbid(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
+class watch(TorchDispatchMode):
+    """``with watch(names) as w:`` records in ``w.seen`` the operators of ``names`` that run in
+    the block, in order (to count matrix products, or to see that a convolution ran). Taking it
+    off the stack only makes the record emptier, which no exercise rewards."""
+
+    def __init__(self, names):
+        super().__init__()
+        self.names = frozenset(names)
+        self.seen: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.overloadpacket.__name__
+        if name in self.names:
+            self.seen.append(name)
+        return func(*args, **(kwargs or {}))
+
+
 # One small operator of each family: the check runs it after the student's code, and it must
 # still be refused; otherwise that code switched the check off.
 # (Not through torch.ops: this code is also sent to kernels by value, and torch.ops cannot be pickled.)
@@ -181,6 +223,7 @@ _CANARY = {
     "pooling": lambda z: torch.max_pool2d(z, 1),
     "upsampling": lambda z: torch.nn.functional.interpolate(z, scale_factor=2.0),
     "mirror_padding": lambda z: torch.nn.functional.pad(z, (0, 0, 0, 0), mode="reflect"),
+    "maximum": lambda z: torch.amax(z),
     "derivation": lambda z: z + 1,
 }
 

@@ -9,11 +9,10 @@ No oracle repeats a formula that the student is asked to write.
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from .. import reference
-from ..check import CheckError, call, check_true, check_value
+from ..check import CheckError, call, check_true, check_value, watch
 from . import Item, rand, randint, register
 
 
@@ -84,20 +83,6 @@ _MATMUL_OPS = {
 }
 
 
-class _CountMatmul(TorchDispatchMode):
-    """Count the matrix products (aten.mm, bmm, ...) that run in the block."""
-
-    def __init__(self):
-        super().__init__()
-        self.names = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        name = func.overloadpacket.__name__
-        if name in _MATMUL_OPS:
-            self.names.append(name)
-        return func(*args, **(kwargs or {}))
-
-
 def _matmul_valid_shapes(gen):
     """(N, c_i, n_h, n_w, c_o, k_h, k_w) with stride 1 and no padding."""
     shapes = [
@@ -160,15 +145,14 @@ def _matmul_cases(gen, device):
 
 def _run_matmul(fn, case, *, defaults):
     X, K, s, p = case
-    counter = _CountMatmul()
-    with counter:
+    with watch(_MATMUL_OPS) as counter:
         if defaults:
             Y = call(fn, X, K, name="conv2d_matmul")
         else:
             Y = call(fn, X, K, s, p, name="conv2d_matmul")
-    n = len(counter.names)
+    n = len(counter.seen)
     if n != 1:
-        ops = ", ".join(sorted(set(f"aten.{o}" for o in counter.names)))
+        ops = ", ".join(sorted(set(f"aten.{o}" for o in counter.seen)))
         raise CheckError(
             f"conv2d_matmul ran {n} matrix products"
             + (f" ({ops})" if ops else "")

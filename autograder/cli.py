@@ -59,9 +59,23 @@ def cmd_collect(args) -> int:
 
 def cmd_autograde(args) -> int:
     from .grade import autograde, summary
+    from .gradebook import read_scores
 
     settings = _settings(args)
-    outcomes = autograde(settings, args.assignments, args.student, force=args.force, progress=not args.quiet)
+    done: list = []
+    try:
+        outcomes = autograde(
+            settings, args.assignments, args.student, force=args.force, progress=not args.quiet, on_done=done.append
+        )
+    except KeyboardInterrupt:
+        read_scores(settings, done)
+        print(summary(done))
+        print(
+            f"course autograde: interrupted after {len(done)} submission(s); they are in the gradebook. "
+            f"Run the same command again to grade the rest (graded ones are skipped).",
+            file=sys.stderr,
+        )
+        return 130
     print(summary(outcomes))
     print(
         f"device: {settings.device}; sandbox: {'on' if settings.sandbox else 'OFF (--no-sandbox)'}; "
@@ -86,8 +100,8 @@ def cmd_export(args) -> int:
     return 0
 
 
-def _add_autograde(sub) -> None:
-    a = sub.add_parser("autograde", help="grade submissions with nbgrader and hidden tests")
+def _add_autograde(sub, common: argparse.ArgumentParser) -> None:
+    a = sub.add_parser("autograde", parents=[common], help="grade submissions with nbgrader and hidden tests")
     a.add_argument("assignments", nargs="*", help="assignment ids (default: all submitted)")
     a.add_argument("--student", action="append", help="grade only this student (repeatable)")
     a.add_argument(
@@ -128,38 +142,50 @@ def _add_autograde(sub) -> None:
     a.set_defaults(func=cmd_autograde)
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="course", description=__doc__.splitlines()[0])
+def _global_options(p: argparse.ArgumentParser, suppress: bool) -> None:
+    """``--workdir`` and ``--db``, accepted before or after the command (after it, they win)."""
+    default = argparse.SUPPRESS if suppress else None
     p.add_argument(
         "--workdir",
         type=Path,
-        default=default_workdir(),
-        help="the instructor's working folder (default: %(default)s or $COURSE_WORKDIR)",
+        default=default if suppress else default_workdir(),
+        help="the instructor's working folder (default: $COURSE_WORKDIR or ./work)",
     )
     p.add_argument(
         "--db",
-        default=None,
+        default=default,
         help="gradebook as an SQLAlchemy URL (default: sqlite:///WORKDIR/gradebook.db), "
         "e.g. postgresql+psycopg2://user:password@host/dbname",
     )
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="course", description=__doc__.splitlines()[0])
+    _global_options(p, suppress=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, suppress=True)
     sub = p.add_subparsers(dest="command", required=True)
 
-    r = sub.add_parser("release", help="regenerate exercises/ from solutions/ (nbgrader generate_assignment)")
+    r = sub.add_parser(
+        "release", parents=[common], help="regenerate exercises/ from solutions/ (nbgrader generate_assignment)"
+    )
     r.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
     r.set_defaults(func=cmd_release)
 
-    c = sub.add_parser("collect", help="copy student notebooks from a folder or zip into WORKDIR/submitted")
+    c = sub.add_parser(
+        "collect", parents=[common], help="copy student notebooks from a folder or zip into WORKDIR/submitted"
+    )
     c.add_argument("source", help="a folder or a .zip of student notebooks")
     c.set_defaults(func=cmd_collect)
 
-    _add_autograde(sub)
+    _add_autograde(sub, common)
 
-    f = sub.add_parser("feedback", help="write per-student HTML feedback into WORKDIR/feedback")
+    f = sub.add_parser("feedback", parents=[common], help="write per-student HTML feedback into WORKDIR/feedback")
     f.add_argument("assignments", nargs="*")
     f.add_argument("--student", action="append")
     f.set_defaults(func=cmd_feedback)
 
-    e = sub.add_parser("export", help="write grades.csv and grades_by_item.csv")
+    e = sub.add_parser("export", parents=[common], help="write grades.csv and grades_by_item.csv")
     e.add_argument("--out", type=Path, default=None, help="folder for the CSV files (default: WORKDIR)")
     e.set_defaults(func=cmd_export)
     return p
@@ -176,8 +202,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (CourseError, ValueError, RuntimeError) as e:
-        print(f"course {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return _error(args, str(e))
+    except OSError as e:
+        where = f"{e.filename}: " if e.filename else ""
+        return _error(args, f"{where}{e.strerror or e} (check that the working folder {args.workdir} is writable)")
+    except Exception as e:  # noqa: BLE001 - a gradebook that cannot be opened, said in one line
+        if type(e).__module__.startswith("sqlalchemy"):
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            return _error(
+                args,
+                f"the gradebook {args.db or 'in ' + str(args.workdir)} cannot be used: {first} "
+                f"(check --db: an SQLAlchemy URL such as sqlite:///path/gradebook.db)",
+            )
+        raise
+
+
+def _error(args, message: str) -> int:
+    print(f"course {args.command}: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

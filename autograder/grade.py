@@ -24,6 +24,7 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .config import Settings, notebooks_by_assignment
@@ -61,13 +62,15 @@ def autograde(
     students: list[str] | None = None,
     force: bool = False,
     progress: bool = True,
+    on_done: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
     """Grade the chosen submissions; return one :class:`Outcome` per submission.
 
     The three phases overlap: a submission goes to a worker as soon as it is prepared, and
     is scored as soon as all its notebooks have run, while the next ones are prepared. So
     the workers never wait for the whole class to be prepared, and a run that is stopped
-    keeps everything it finished.
+    keeps everything it finished. ``on_done`` is called with each submission's outcome as soon
+    as it is recorded (its score is read from the gradebook at the end).
     """
     _share_engines()  # nbgrader's per-notebook setup, done once in this process
     known = notebooks_by_assignment()
@@ -89,6 +92,8 @@ def autograde(
         if remaining[key] == 0:
             _score(settings, out, fingerprints.pop(key))
             bar.update(1)
+            if on_done:
+                on_done(out)
 
     with _bar(len(pairs), progress) as bar, make_runner(settings) as runner:
         for key in pairs:
@@ -96,6 +101,8 @@ def autograde(
             paths = _prepare(settings, outcomes[key], known[key[1]], fingerprint, force)
             if not paths:
                 bar.update(1)
+                if on_done:
+                    on_done(outcomes[key])
                 continue
             remaining[key], fingerprints[key] = len(paths), fingerprint
             for path in paths:

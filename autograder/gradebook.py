@@ -55,6 +55,14 @@ class Score(Autograde):
         return self.coursedir.autograded_directory
 
 
+class _QuietChecksums(logging.Filter):
+    """nbgrader warns "Attribute 'checksum' for cell ... has changed!" for every restored cell,
+    naming no student; the grader reports each edited cell itself, with the student's name."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "has changed!" not in record.getMessage()
+
+
 class _ErrorLog(logging.Handler):
     """Collects the error lines nbgrader logs, to explain a failure in one line."""
 
@@ -74,10 +82,11 @@ def run_converter(cls, settings: Settings, assignment: str, student: str) -> Non
     config.CourseDirectory.student_id = student
     config.Autograde.force = True
     config.Autograde.create_student = True
-    handler = _ErrorLog()
+    handler, quiet = _ErrorLog(), _QuietChecksums()
     loggers = [logging.getLogger("traitlets"), logging.getLogger("Autograde")]
     for lg in loggers:
         lg.addHandler(handler)
+        lg.addFilter(quiet)
     try:
         cls(coursedir=CourseDirectory(config=config), config=config).start()
     except Exception as e:  # noqa: BLE001 - nbgrader's own failure, reported in one line
@@ -86,6 +95,7 @@ def run_converter(cls, settings: Settings, assignment: str, student: str) -> Non
     finally:
         for lg in loggers:
             lg.removeHandler(handler)
+            lg.removeFilter(quiet)
 
 
 def record_zero(settings: Settings, assignment: str, student: str) -> None:

@@ -158,7 +158,11 @@ def find_submissions(
     if not root.is_dir():
         raise CourseError(f"{root} does not exist: run `course collect` first")
     found = []
-    for sdir in sorted(p for p in root.iterdir() if p.is_dir()):
+    present = sorted(p for p in root.iterdir() if p.is_dir())
+    missing = sorted(set(students or ()) - {p.name for p in present})
+    if missing:
+        raise CourseError(f"no submissions for student(s) {', '.join(missing)} in {root}")
+    for sdir in present:
         if students and sdir.name not in students:
             continue
         for a in chosen:

@@ -31,7 +31,7 @@ from .config import Settings, notebooks_by_assignment
 from .execute import ExecResult
 from .gradebook import Prepare, Score, read_scores, record_zero, run_converter
 from .release import CourseError, ensure_in_gradebook
-from .report import Outcome, summary, write_report
+from .report import Outcome, carry_over, summary, write_report
 from .runner import make_runner
 from .safeio import write_atomic
 from .sandbox import check as sandbox_check
@@ -113,6 +113,7 @@ def autograde(
             finished(*done)
     read_scores(settings, list(outcomes.values()))
     result = list(outcomes.values())
+    carry_over(settings, result)
     write_report(settings, result)
     return result
 

@@ -16,7 +16,7 @@ import pytest
 from autograder.config import SOLUTIONS, Settings
 from autograder.export import export, item_grades
 from autograder.feedback import feedback
-from autograder.grade import autograde
+from autograder.grade import autograde, summary
 from autograder.synthetic import submission, write_submission
 from tests.conftest import assignments
 from tests.nbrun import points
@@ -113,14 +113,22 @@ def test_feedback_shows_points_and_reasons_never_sources(ch01_class):
 
 
 def test_second_run_is_idempotent(ch01_class):
-    settings, _ = ch01_class
+    settings, first_run = ch01_class
     before = (settings.workdir / "grades_by_item.csv")
     export(settings)
     first = before.read_bytes()
+    flagged_before = {s: o.problems for s, o in first_run.items() if o.problems}
     again = autograde(settings, progress=False)
     assert {o.status for o in again if o.student != "frank"} == {"skipped"}
     export(settings)
     assert before.read_bytes() == first
+    # the table and the report still show what the last grading found (dave's loop, erin's crash)
+    kept = {o.student: o.problems for o in again if o.problems}
+    assert kept == flagged_before and {"dave", "erin"} <= set(kept)
+    table = summary(again)
+    assert "unchanged (flagged)" in table and any("dave/ch01:" in line for line in table.splitlines())
+    report = json.loads((settings.workdir / "autograde-report.json").read_text())
+    assert {s["student"]: s["problems"] for s in report["submissions"] if s["problems"]} == kept
 
 
 @pytest.mark.parametrize("assignment", assignments())

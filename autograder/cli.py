@@ -48,7 +48,7 @@ def cmd_release(args) -> int:
 def cmd_collect(args) -> int:
     from .collect import collect
 
-    result = collect(_settings(args), Path(args.source))
+    result = collect(_settings(args), Path(args.source), roster=args.roster, force=args.force)
     for student, assignment, src in result.collected:
         print(f"collected {src} -> submitted/{student}/{assignment}")
     for src, why in result.unmatched:
@@ -176,6 +176,8 @@ def parser() -> argparse.ArgumentParser:
         "collect", parents=[common], help="copy student notebooks from a folder or zip into WORKDIR/submitted"
     )
     c.add_argument("source", help="a folder or a .zip of student notebooks")
+    c.add_argument("--roster", type=Path, help="a CSV file with columns id, name, email: names in file names -> ids")
+    c.add_argument("--force", action="store_true", help="replace a collected notebook even with an older copy")
     c.set_defaults(func=cmd_collect)
 
     _add_autograde(sub, common)

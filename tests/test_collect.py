@@ -30,13 +30,15 @@ def test_folder_layouts_and_unmatched(tmp_path):
     _tree(src, ["alice/ch01/ch01.ipynb", "bob/ch01.ipynb", "carol_551_2001_ch01.ipynb",
                 "dave_ch01.ipynb", "erin/homework.ipynb", "notes.txt", "frank/ch01.ipynb",
                 "frank_ch01.ipynb", ".ipynb_checkpoints/x-checkpoint.ipynb", "bad name_ch01.ipynb"])
+    for copy in ("frank/ch01.ipynb", "frank_ch01.ipynb"):  # two copies with one time: which one?
+        os.utime(src / copy, (1_700_000_000, 1_700_000_000))
     result = collect(Settings(tmp_path / "work"), src)
     got = sorted((s, a) for s, a, _ in result.collected)
     assert got == [("alice", "ch01"), ("bob", "ch01"), ("carol", "ch01"), ("dave", "ch01")]
     unmatched = dict(result.unmatched)
     assert set(unmatched) == {"erin/homework.ipynb", "notes.txt", "frank/ch01.ipynb",
                               "frank_ch01.ipynb", "bad name_ch01.ipynb"}
-    assert "2 files for frank/ch01.ipynb" in unmatched["frank_ch01.ipynb"]
+    assert "2 files for frank/ch01.ipynb with the same time" in unmatched["frank_ch01.ipynb"]
     assert "no known notebook name" in unmatched["erin/homework.ipynb"]
     for student in ("alice", "bob", "carol", "dave"):
         folder = tmp_path / "work" / "submitted" / student / "ch01"
@@ -313,3 +315,55 @@ def test_a_notebook_name_shared_by_two_assignments_is_placed_by_its_assignment()
     assert match(P("alice/hw.ipynb"), owners) == "hw.ipynb belongs to a1, a2: put it in alice/<assignment>/"
     assert "belongs to a1, a2; put the assignment id in the name" in match(P("alice_x_hw.ipynb"), owners)
     assert match(P("alice/a3/hw.ipynb"), owners) == "named hw.ipynb but not inside a student folder"
+
+
+
+def test_lms_layouts_roster_copies_and_the_newest_copy(tmp_path):
+    """Moodle, Canvas and Blackboard export names and renamed copies, from a real zip, with a
+    roster; of several copies the newest is kept, and an older one never replaces a newer."""
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name,email\njsmith,Jane Smith,jane@uni.example\nbkim,Bo Kim,bo@uni.example\n"
+                      "clee,Cy Lee,cy@uni.example\ndpark,Di Park,di@uni.example\n")
+    t = (2026, 11, 20, 10, 0, 0)
+    members = [
+        ("Jane Smith_1009_assignsubmission_file_ch01.ipynb", t),          # Moodle, flat
+        ("Bo Kim_1010_assignsubmission_file_/ch01.ipynb", t),             # Moodle, a folder per student
+        ("clee_12345_67890_ch01-1.ipynb", (2026, 11, 21, 9, 0, 0)),        # Canvas renamed copy, newer
+        ("clee_12345_67890_ch01.ipynb", t),                                 # ... and the older one
+        ("HW1_dpark_attempt_2026-11-22-08-00-00_ch01 (1).ipynb", t),      # Blackboard + browser copy
+        ("Nobody Known_1011_assignsubmission_file_ch01.ipynb", t),
+    ]
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for name, when in members:
+            zf.writestr(zipfile.ZipInfo(name, when), NB)
+    settings = Settings(tmp_path / "work")
+    result = collect(settings, archive, roster=roster)
+    assert sorted((s, a) for s, a, _ in result.collected) == [
+        ("bkim", "ch01"), ("clee", "ch01"), ("dpark", "ch01"), ("jsmith", "ch01")]
+    kept = {s: src for s, _, src in result.collected}
+    assert kept["clee"] == "clee_12345_67890_ch01-1.ipynb"
+    unmatched = dict(result.unmatched)
+    assert unmatched["clee_12345_67890_ch01.ipynb"].startswith("an older copy (2026-11-20 10:00:00 UTC)")
+    assert "'Nobody Known' is not on the roster" in unmatched["Nobody Known_1011_assignsubmission_file_ch01.ipynb"]
+    stamp = (settings.workdir / "submitted" / "dpark" / "ch01" / "timestamp.txt").read_text()
+    assert stamp.startswith("2026-11-22 08:00:00")  # Blackboard's attempt time, not the zip's
+
+    older = tmp_path / "older.zip"
+    with zipfile.ZipFile(older, "w") as zf:
+        zf.writestr(zipfile.ZipInfo("clee_ch01.ipynb", t), '{"cells": [], "metadata": {}, "nbformat": 4, '
+                                                          '"nbformat_minor": 5, "older": 1}')
+    again = collect(settings, older, roster=roster)
+    assert again.collected == [] and "--force replaces it" in dict(again.unmatched)["clee_ch01.ipynb"]
+    assert (settings.workdir / "submitted" / "clee" / "ch01" / "ch01.ipynb").read_text() == NB
+    forced = collect(settings, older, roster=roster, force=True)
+    assert [s for s, _, _ in forced.collected] == ["clee"]
+    assert "older" in (settings.workdir / "submitted" / "clee" / "ch01" / "ch01.ipynb").read_text()
+
+
+def test_names_that_are_not_ids_need_a_roster(tmp_path):
+    src = tmp_path / "in"
+    _tree(src, ["Jane Smith_1009_assignsubmission_file_ch01.ipynb"])
+    result = collect(Settings(tmp_path / "work"), src)
+    assert result.collected == []
+    assert "give a roster: --roster FILE" in dict(result.unmatched)["Jane Smith_1009_assignsubmission_file_ch01.ipynb"]

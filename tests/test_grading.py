@@ -90,6 +90,11 @@ def test_feedback_shows_points_and_reasons_never_sources(ch01_class):
     carol = (settings.workdir / "feedback" / "carol" / "ch01" / "ch01.html").read_text()
     assert "Score: <b>8 / 10</b>" in carol
     assert re.search(r"test_Conv2D</td><td>0 / 2</td><td>[^<]*Conv2D", carol)
+    # the chapter's name as the title; items in notebook order under the exercise's own title
+    assert "<h1>Chapter 1 exercises: cross-correlation and the convolutional layer</h1>" in carol
+    rows = re.findall(r"<tr class='\w+'><td>([^<]*)</td>", carol)
+    assert rows[0] == "1. Cross-correlation (2 points) · test_corr2d"
+    assert rows[-1] == "6. Gradients through your loop (1 point) · test_corr2d_grads"
     bob = (settings.workdir / "feedback" / "bob" / "ch01" / "ch01.html").read_text()
     assert "still the placeholder" in bob
     source = nbformat.read(str(SOLUTIONS / "ch01" / "ch01.ipynb"), as_version=4)

@@ -8,6 +8,7 @@ student is asked to write.
 """
 
 import warnings
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -45,6 +46,14 @@ def _valid(n, k, p=0, s=1, d=1):
 # --- output shape -----------------------------------------------------------------------------
 
 
+class ShapeCase(NamedTuple):
+    input_size: int | tuple
+    kernel_size: int | tuple
+    padding: int | tuple
+    stride: int | tuple
+    dilation: int | tuple
+
+
 def _shape_cases(gen, device):
     # the chapter's 8x8 examples, then edge cases, then random configurations
     cases = [
@@ -71,17 +80,26 @@ def _shape_cases(gen, device):
         args = tuple(_maybe_pair(gen, *v) for v in (n, k, p, s, d))
         if _valid(*args):
             cases.append(args)
-    return cases
+    return [ShapeCase(*case) for case in cases]
 
 
-def _describe_shape(case):
-    n, k, p, s, d = case
-    return f"input_size={n}, kernel_size={k}, padding={p}, stride={s}, dilation={d}"
+def _describe_shape(case: ShapeCase):
+    return (
+        f"input_size={case.input_size}, kernel_size={case.kernel_size}, padding={case.padding}, "
+        f"stride={case.stride}, dilation={case.dilation}"
+    )
 
 
-def _run_shape(fn, case):
-    n, k, p, s, d = case
-    out = call(fn, n, k, padding=p, stride=s, dilation=d, name="conv_output_shape")
+def _run_shape(fn, case: ShapeCase):
+    out = call(
+        fn,
+        case.input_size,
+        case.kernel_size,
+        padding=case.padding,
+        stride=case.stride,
+        dilation=case.dilation,
+        name="conv_output_shape",
+    )
     check_true(
         isinstance(out, (tuple, list)) and len(out) == 2,
         f"conv_output_shape({_describe_shape(case)}) should return a pair (o_h, o_w), received {out!r}"[:200],
@@ -94,6 +112,13 @@ def _compare_values(received, expected, what, hidden=True):
 
 
 # --- "same" padding ---------------------------------------------------------------------------
+
+
+class SameCase(NamedTuple):
+    kernel_size: int | tuple
+    dilation: int | tuple
+    X: torch.Tensor  # an input and a kernel of that size, to try the padding on
+    W: torch.Tensor
 
 
 def _same_cases(gen, device):
@@ -118,11 +143,11 @@ def _same_cases(gen, device):
     for k, d in cases:
         kh, kw = _pair(k)
         h, w = randint(gen, 6, 11), randint(gen, 6, 11)
-        out.append((k, d, rand(gen, 1, 1, h, w, device=device), rand(gen, 1, 1, kh, kw, device=device)))
+        out.append(SameCase(k, d, rand(gen, 1, 1, h, w, device=device), rand(gen, 1, 1, kh, kw, device=device)))
     return out
 
 
-def _run_same(fn, case):
+def _run_same(fn, case: SameCase):
     k, d, X, W = case
     pads = call(fn, k, d, name="same_padding")
     head = f"same_padding({k!r}, {d!r})"
@@ -143,14 +168,20 @@ def _run_same(fn, case):
     return Y
 
 
-def _same_oracle(case):
-    k, d, X, W = case
+def _same_oracle(case: SameCase):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # PyTorch warns that even kernels need an extra copy
-        return F.conv2d(X, W, padding="same", dilation=d)
+        return F.conv2d(case.X, case.W, padding="same", dilation=case.dilation)
 
 
 # --- cross-correlation with padding and stride ------------------------------------------------
+
+
+class PadStrideCase(NamedTuple):
+    X: torch.Tensor
+    K: torch.Tensor
+    padding: int | tuple
+    stride: int | tuple
 
 
 def _pad_stride_cases(gen, device):
@@ -174,22 +205,20 @@ def _pad_stride_cases(gen, device):
         s = _maybe_pair(gen, randint(gen, 1, 4), randint(gen, 1, 4))
         if _valid((nh, nw), (kh, kw), p, s):
             fixed.append(((nh, nw), (kh, kw), p, s))
-    return [(rand(gen, *xs, device=device), rand(gen, *ks, device=device), p, s) for xs, ks, p, s in fixed]
+    return [PadStrideCase(rand(gen, *xs, device=device), rand(gen, *ks, device=device), p, s) for xs, ks, p, s in fixed]
 
 
-def _pad_stride_oracle(case):
-    X, K, p, s = case
-    return F.conv2d(X[None, None], K[None, None], stride=s, padding=p)[0, 0]
+def _pad_stride_oracle(case: PadStrideCase):
+    return F.conv2d(case.X[None, None], case.K[None, None], stride=case.stride, padding=case.padding)[0, 0]
 
 
-def _run_pad_stride(fn, case):
-    X, K, p, s = case
-    return call(fn, X, K, padding=p, stride=s, name="corr2d_pad_stride")
+def _run_pad_stride(fn, case: PadStrideCase):
+    return call(fn, case.X, case.K, padding=case.padding, stride=case.stride, name="corr2d_pad_stride")
 
 
-def _describe_pad_stride(case):
-    X, K, p, s = case
-    return f"X {X.shape[0]}x{X.shape[1]}, K {K.shape[0]}x{K.shape[1]}, padding={p!r}, stride={s!r}"
+def _describe_pad_stride(case: PadStrideCase):
+    X, K = case.X, case.K
+    return f"X {X.shape[0]}x{X.shape[1]}, K {K.shape[0]}x{K.shape[1]}, padding={case.padding!r}, stride={case.stride!r}"
 
 
 # --- receptive field --------------------------------------------------------------------------
@@ -227,6 +256,10 @@ def receptive_field_oracle(layers):
     return extent_h
 
 
+class RFCase(NamedTuple):
+    layers: list  # (kernel_size, stride, dilation) per layer
+
+
 def _rf_cases(gen, device):
     cases = [
         [],
@@ -244,15 +277,19 @@ def _rf_cases(gen, device):
     ]
     for _ in range(8):
         cases.append([(randint(gen, 1, 5), randint(gen, 1, 3), randint(gen, 1, 3)) for _ in range(randint(gen, 1, 4))])
-    return [(layers,) for layers in cases]
+    return [RFCase(layers) for layers in cases]
 
 
-def _run_rf(fn, case):
-    (layers,) = case
-    return call(fn, [tuple(layer) for layer in layers], name="receptive_field")
+def _run_rf(fn, case: RFCase):
+    return call(fn, [tuple(layer) for layer in case.layers], name="receptive_field")
 
 
 # --- reflect padding --------------------------------------------------------------------------
+
+
+class ReflectCase(NamedTuple):
+    X: torch.Tensor
+    padding: int | tuple
 
 
 def _reflect_cases(gen, device):
@@ -271,12 +308,12 @@ def _reflect_cases(gen, device):
         h, w = randint(gen, 2, 9), randint(gen, 2, 9)
         lead = [randint(gen, 1, 3) for _ in range(randint(gen, 0, 2))]
         shapes.append(((*lead, h, w), _maybe_pair(gen, randint(gen, 0, h - 1), randint(gen, 0, w - 1))))
-    return [(rand(gen, *s, device=device), p) for s, p in shapes]
+    return [ReflectCase(rand(gen, *s, device=device), p) for s, p in shapes]
 
 
-def _reflect_oracle(case):
-    X, p = case
-    ph, pw = _pair(p)
+def _reflect_oracle(case: ReflectCase):
+    X = case.X
+    ph, pw = _pair(case.padding)
     X3 = X.reshape(-1, *X.shape[-2:])
     return F.pad(X3, (pw, pw, ph, ph), mode="reflect").reshape(
         *X.shape[:-2], X.shape[-2] + 2 * ph, X.shape[-1] + 2 * pw
@@ -299,7 +336,7 @@ register(
         cases=_same_cases,
         run=_run_same,
         oracle=_same_oracle,
-        describe=lambda c: f"kernel_size={c[0]!r}, dilation={c[1]!r}",
+        describe=lambda c: f"kernel_size={c.kernel_size!r}, dilation={c.dilation!r}",
     ),
     Item(
         "ch02.corr2d_pad_stride",
@@ -314,15 +351,15 @@ register(
         forbidden="derivation",
         cases=_rf_cases,
         run=_run_rf,
-        oracle=lambda c: receptive_field_oracle(c[0]),
+        oracle=lambda c: receptive_field_oracle(c.layers),
         compare=_compare_values,
-        describe=lambda c: f"layers={c[0]!r}",
+        describe=lambda c: f"layers={c.layers!r}",
     ),
     Item(
         "ch02.reflect_pad",
         cases=_reflect_cases,
         forbidden="mirror_padding",
         oracle=_reflect_oracle,
-        describe=lambda c: f"X of shape {tuple(c[0].shape)}, padding={c[1]!r}",
+        describe=lambda c: f"X of shape {tuple(c.X.shape)}, padding={c.padding!r}",
     ),
 )

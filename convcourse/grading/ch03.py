@@ -6,6 +6,8 @@ parameters, outputs and gradients) and FLOPs (``torch.utils.flop_counter.FlopCou
 No oracle repeats a formula that the student is asked to write.
 """
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -49,16 +51,21 @@ def _multi_shapes(gen):
     return shapes
 
 
+class CorrCase(NamedTuple):
+    X: torch.Tensor
+    K: torch.Tensor
+
+
 def _multi_in_cases(gen, device):
     return [
-        (rand(gen, ci, nh, nw, device=device), rand(gen, ci, kh, kw, device=device))
+        CorrCase(rand(gen, ci, nh, nw, device=device), rand(gen, ci, kh, kw, device=device))
         for ci, nh, nw, co, kh, kw in _multi_shapes(gen)
     ]
 
 
 def _multi_in_out_cases(gen, device):
     return [
-        (rand(gen, ci, nh, nw, device=device), rand(gen, co, ci, kh, kw, device=device))
+        CorrCase(rand(gen, ci, nh, nw, device=device), rand(gen, co, ci, kh, kw, device=device))
         for ci, nh, nw, co, kh, kw in _multi_shapes(gen)
     ]
 
@@ -109,9 +116,16 @@ def _matmul_valid_shapes(gen):
     return shapes
 
 
+class MatmulCase(NamedTuple):
+    X: torch.Tensor
+    K: torch.Tensor
+    stride: int | tuple
+    padding: int | tuple
+
+
 def _matmul_valid_cases(gen, device):
     return [
-        (rand(gen, n, ci, nh, nw, device=device), rand(gen, co, ci, kh, kw, device=device), 1, 0)
+        MatmulCase(rand(gen, n, ci, nh, nw, device=device), rand(gen, co, ci, kh, kw, device=device), 1, 0)
         for n, ci, nh, nw, co, kh, kw in _matmul_valid_shapes(gen)
     ]
 
@@ -138,18 +152,17 @@ def _matmul_cases(gen, device):
         if nh + 2 * ph >= kh and nw + 2 * pw >= kw:
             fixed.append((randint(gen, 1, 3), randint(gen, 1, 4), (nh, nw), randint(gen, 1, 4), (kh, kw), s, p))
     return [
-        (rand(gen, n, ci, *ns, device=device), rand(gen, co, ci, *ks, device=device), s, p)
+        MatmulCase(rand(gen, n, ci, *ns, device=device), rand(gen, co, ci, *ks, device=device), s, p)
         for n, ci, ns, co, ks, s, p in fixed
     ]
 
 
-def _run_matmul(fn, case, *, defaults):
-    X, K, s, p = case
+def _run_matmul(fn, case: MatmulCase, *, defaults):
     with watch(_MATMUL_OPS) as counter:
         if defaults:
-            Y = call(fn, X, K, name="conv2d_matmul")
+            Y = call(fn, case.X, case.K, name="conv2d_matmul")
         else:
-            Y = call(fn, X, K, s, p, name="conv2d_matmul")
+            Y = call(fn, case.X, case.K, case.stride, case.padding, name="conv2d_matmul")
     n = len(counter.seen)
     if n != 1:
         ops = ", ".join(sorted(set(f"aten.{o}" for o in counter.seen)))
@@ -162,17 +175,24 @@ def _run_matmul(fn, case, *, defaults):
     return Y
 
 
-def _matmul_oracle(case):
-    X, K, s, p = case
-    return F.conv2d(X, K, stride=s, padding=p)
+def _matmul_oracle(case: MatmulCase):
+    return F.conv2d(case.X, case.K, stride=case.stride, padding=case.padding)
 
 
-def _describe_matmul(case):
-    X, K, s, p = case
-    return f"X {tuple(X.shape)}, K {tuple(K.shape)}, stride={s!r}, padding={p!r}"
+def _describe_matmul(case: MatmulCase):
+    return f"X {tuple(case.X.shape)}, K {tuple(case.K.shape)}, stride={case.stride!r}, padding={case.padding!r}"
 
 
 # --- costs: FLOPs, parameters, bytes ----------------------------------------------------------
+
+
+class CostCase(NamedTuple):
+    c_i: int
+    c_o: int
+    kernel_size: int | tuple
+    input_size: int | tuple
+    stride: int | tuple
+    padding: int | tuple
 
 
 def _cost_cases(gen, device, n=40):
@@ -197,29 +217,36 @@ def _cost_cases(gen, device, n=40):
         p = _maybe_pair(gen, randint(gen, 0, 3), randint(gen, 0, 3))
         if all(n_ + 2 * p_ >= k_ for n_, p_, k_ in zip(_pair(size), _pair(p), _pair(k))):
             cases.append((ci, co, k, size, s, p))
-    return cases
+    return [CostCase(*case) for case in cases]
 
 
 def _meta_layer(ci, co, k, s=1, p=0, bias=True, groups=1, dtype=torch.float32):
     return nn.Conv2d(ci, co, k, stride=s, padding=p, bias=bias, groups=groups, device="meta", dtype=dtype)
 
 
-def _flops_oracle(case):
-    ci, co, k, size, s, p = case
-    layer = _meta_layer(ci, co, k, s, p)
+def _flops_oracle(case: CostCase):
+    layer = _meta_layer(case.c_i, case.c_o, case.kernel_size, case.stride, case.padding)
     with FlopCounterMode(display=False) as counter:
-        layer(torch.empty(1, ci, *_pair(size), device="meta"))
+        layer(torch.empty(1, case.c_i, *_pair(case.input_size), device="meta"))
     return int(counter.get_total_flops())
 
 
-def _describe_cost(case):
-    ci, co, k, size, s, p = case
-    return f"c_i={ci}, c_o={co}, kernel_size={k!r}, input_size={size!r}, stride={s!r}, padding={p!r}"
+def _describe_cost(case: CostCase):
+    return (
+        f"c_i={case.c_i}, c_o={case.c_o}, kernel_size={case.kernel_size!r}, input_size={case.input_size!r}, "
+        f"stride={case.stride!r}, padding={case.padding!r}"
+    )
 
 
-def _run_flops(fn, case):
-    ci, co, k, size, s, p = case
-    return call(fn, ci, co, k, size, stride=s, padding=p, name="conv2d_flops")
+def _run_flops(fn, c: CostCase):
+    return call(fn, c.c_i, c.c_o, c.kernel_size, c.input_size, stride=c.stride, padding=c.padding, name="conv2d_flops")
+
+
+class ParamsCase(NamedTuple):
+    c_i: int
+    c_o: int
+    kernel_size: int | tuple
+    bias: bool
 
 
 def _params_cases(gen, device):
@@ -241,32 +268,45 @@ def _params_cases(gen, device):
                 bool(randint(gen, 0, 1)),
             )
         )
-    return cases
+    return [ParamsCase(*case) for case in cases]
 
 
-def _params_oracle(case):
-    ci, co, k, bias = case
-    return sum(p.numel() for p in _meta_layer(ci, co, k, bias=bias).parameters())
+def _params_oracle(case: ParamsCase):
+    return sum(p.numel() for p in _meta_layer(case.c_i, case.c_o, case.kernel_size, bias=case.bias).parameters())
 
 
-def _run_params(fn, case):
-    ci, co, k, bias = case
-    return call(fn, ci, co, k, bias=bias, name="conv2d_params")
+def _run_params(fn, case: ParamsCase):
+    return call(fn, case.c_i, case.c_o, case.kernel_size, bias=case.bias, name="conv2d_params")
+
+
+def _describe_params(case: ParamsCase):
+    return f"c_i={case.c_i}, c_o={case.c_o}, kernel_size={case.kernel_size!r}, bias={case.bias}"
+
+
+class MemoryCase(NamedTuple):
+    c_i: int
+    c_o: int
+    kernel_size: int | tuple
+    input_size: int | tuple
+    batch: int
+    stride: int | tuple
+    padding: int | tuple
+    dtype: torch.dtype
 
 
 def _memory_cases(gen, device):
     cases = []
-    for i, (ci, co, k, size, s, p) in enumerate(_cost_cases(gen, device, n=16)):
+    for i, c in enumerate(_cost_cases(gen, device, n=16)):
         dtype = (torch.float32, torch.float16, torch.float64, torch.bfloat16)[i % 4] if i >= 2 else torch.float32
-        cases.append((ci, co, k, size, randint(gen, 1, 64) if i > 0 else 1, s, p, dtype))
+        batch = randint(gen, 1, 64) if i > 0 else 1
+        cases.append(MemoryCase(c.c_i, c.c_o, c.kernel_size, c.input_size, batch, c.stride, c.padding, dtype))
     return cases
 
 
-def _memory_oracle(case):
+def _memory_oracle(c: MemoryCase):
     """Bytes of the real parameters, the real output, and the real parameter gradients (meta device)."""
-    ci, co, k, size, batch, s, p, dtype = case
-    layer = _meta_layer(ci, co, k, s, p, dtype=dtype)
-    Y = layer(torch.empty(batch, ci, *_pair(size), device="meta", dtype=dtype))
+    layer = _meta_layer(c.c_i, c.c_o, c.kernel_size, c.stride, c.padding, dtype=c.dtype)
+    Y = layer(torch.empty(c.batch, c.c_i, *_pair(c.input_size), device="meta", dtype=c.dtype))
     Y.sum().backward()
     params = list(layer.parameters())
     return {
@@ -276,9 +316,19 @@ def _memory_oracle(case):
     }
 
 
-def _run_memory(fn, case):
-    ci, co, k, size, batch, s, p, dtype = case
-    out = call(fn, ci, co, k, size, batch=batch, stride=s, padding=p, dtype=dtype, name="conv2d_memory")
+def _run_memory(fn, c: MemoryCase):
+    out = call(
+        fn,
+        c.c_i,
+        c.c_o,
+        c.kernel_size,
+        c.input_size,
+        batch=c.batch,
+        stride=c.stride,
+        padding=c.padding,
+        dtype=c.dtype,
+        name="conv2d_memory",
+    )
     check_true(isinstance(out, dict), f"conv2d_memory should return a dict, received a {type(out).__name__}")
     missing = {"weights", "activations", "gradients"} - set(out)
     check_true(
@@ -294,12 +344,19 @@ def _compare_memory(received, expected, what, hidden=True):
         check_value(received[key], expected[key], f"{what}['{key}']", hidden=hidden)
 
 
-def _describe_memory(case):
-    ci, co, k, size, batch, s, p, dtype = case
+def _describe_memory(c: MemoryCase):
     return (
-        f"c_i={ci}, c_o={co}, kernel_size={k!r}, input_size={size!r}, batch={batch}, stride={s!r}, "
-        f"padding={p!r}, dtype={dtype}"
+        f"c_i={c.c_i}, c_o={c.c_o}, kernel_size={c.kernel_size!r}, input_size={c.input_size!r}, batch={c.batch}, "
+        f"stride={c.stride!r}, padding={c.padding!r}, dtype={c.dtype}"
     )
+
+
+class GroupedCase(NamedTuple):
+    c_i: int
+    c_o: int
+    kernel_size: int | tuple
+    groups: int
+    bias: bool
 
 
 def _grouped_cases(gen, device):
@@ -323,17 +380,15 @@ def _grouped_cases(gen, device):
                 bool(randint(gen, 0, 1)),
             )
         )
-    return cases
+    return [GroupedCase(*case) for case in cases]
 
 
-def _grouped_oracle(case):
-    ci, co, k, g, bias = case
-    return sum(p.numel() for p in _meta_layer(ci, co, k, bias=bias, groups=g).parameters())
+def _grouped_oracle(c: GroupedCase):
+    return sum(p.numel() for p in _meta_layer(c.c_i, c.c_o, c.kernel_size, bias=c.bias, groups=c.groups).parameters())
 
 
-def _run_grouped(fn, case):
-    ci, co, k, g, bias = case
-    return call(fn, ci, co, k, g, bias=bias, name="grouped_params")
+def _run_grouped(fn, case: GroupedCase):
+    return call(fn, case.c_i, case.c_o, case.kernel_size, case.groups, bias=case.bias, name="grouped_params")
 
 
 def _separable_cases(gen, device):
@@ -347,19 +402,18 @@ def _separable_cases(gen, device):
                 bool(randint(gen, 0, 1)),
             )
         )
-    return cases
+    return [ParamsCase(*case) for case in cases]
 
 
-def _separable_oracle(case):
+def _separable_oracle(case: ParamsCase):
     """A real depthwise nn.Conv2d (groups = c_i) followed by a real 1x1 nn.Conv2d."""
     ci, co, k, bias = case
     block = nn.Sequential(_meta_layer(ci, ci, k, bias=bias, groups=ci), _meta_layer(ci, co, 1, bias=bias))
     return sum(p.numel() for p in block.parameters())
 
 
-def _run_separable(fn, case):
-    ci, co, k, bias = case
-    return call(fn, ci, co, k, bias=bias, name="separable_params")
+def _run_separable(fn, case: ParamsCase):
+    return call(fn, case.c_i, case.c_o, case.kernel_size, bias=case.bias, name="separable_params")
 
 
 register(
@@ -367,14 +421,14 @@ register(
         "ch03.corr2d_multi_in",
         cases=_multi_in_cases,
         forbidden="convolution",
-        oracle=lambda c: F.conv2d(c[0][None], c[1][None])[0, 0],
+        oracle=lambda c: F.conv2d(c.X[None], c.K[None])[0, 0],
     ),
     Item(
         "ch03.corr2d_multi_in_out",
         cases=_multi_in_out_cases,
         forbidden="convolution",
         given={"corr2d_multi_in": reference.corr2d_multi_in},  # judged on its own
-        oracle=lambda c: F.conv2d(c[0][None], c[1])[0],
+        oracle=lambda c: F.conv2d(c.X[None], c.K)[0],
     ),
     Item(
         "ch03.conv2d_matmul_valid",
@@ -382,7 +436,7 @@ register(
         forbidden="convolution",
         run=lambda fn, c: _run_matmul(fn, c, defaults=True),
         oracle=_matmul_oracle,
-        describe=lambda c: f"X {tuple(c[0].shape)}, K {tuple(c[1].shape)}",
+        describe=lambda c: f"X {tuple(c.X.shape)}, K {tuple(c.K.shape)}",
     ),
     Item(
         "ch03.conv2d_matmul",
@@ -408,7 +462,7 @@ register(
         run=_run_params,
         oracle=_params_oracle,
         compare=_compare_values,
-        describe=lambda c: f"c_i={c[0]}, c_o={c[1]}, kernel_size={c[2]!r}, bias={c[3]}",
+        describe=_describe_params,
     ),
     Item(
         "ch03.conv2d_memory",
@@ -426,7 +480,7 @@ register(
         run=_run_grouped,
         oracle=_grouped_oracle,
         compare=_compare_values,
-        describe=lambda c: f"c_i={c[0]}, c_o={c[1]}, kernel_size={c[2]!r}, groups={c[3]}, bias={c[4]}",
+        describe=lambda c: f"c_i={c.c_i}, c_o={c.c_o}, kernel_size={c.kernel_size!r}, groups={c.groups}, bias={c.bias}",
     ),
     Item(
         "ch03.separable_params",
@@ -435,6 +489,6 @@ register(
         run=_run_separable,
         oracle=_separable_oracle,
         compare=_compare_values,
-        describe=lambda c: f"c_i={c[0]}, c_o={c[1]}, kernel_size={c[2]!r}, bias={c[3]}",
+        describe=_describe_params,
     ),
 )

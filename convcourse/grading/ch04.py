@@ -6,6 +6,8 @@ run on the same inputs, never a copy of the solution.  Inputs take negative valu
 ``-inf`` shows up in max pooling.
 """
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 
@@ -21,12 +23,29 @@ def _fmt(v):
     return str(v) if isinstance(v, int) else f"({v[0]}, {v[1]})"
 
 
-def _describe_pool(case):
-    X, k, s, p = case[:4]
-    stride = "default" if s is None else _fmt(s)
-    text = f"input {'x'.join(map(str, X.shape))}, kernel {_fmt(k)}, stride {stride}, padding {_fmt(p)}"
-    if len(case) > 4:
-        text += f", count_include_pad={case[4]}"
+class PoolCase(NamedTuple):
+    X: torch.Tensor
+    kernel_size: int | tuple
+    stride: int | tuple | None  # None: the default (the kernel size)
+    padding: int | tuple
+
+
+class AvgPoolCase(NamedTuple):
+    X: torch.Tensor
+    kernel_size: int | tuple
+    stride: int | tuple | None
+    padding: int | tuple
+    count_include_pad: bool
+
+
+def _describe_pool(case: PoolCase | AvgPoolCase):
+    stride = "default" if case.stride is None else _fmt(case.stride)
+    text = (
+        f"input {'x'.join(map(str, case.X.shape))}, kernel {_fmt(case.kernel_size)}, stride {stride}, "
+        f"padding {_fmt(case.padding)}"
+    )
+    if isinstance(case, AvgPoolCase):
+        text += f", count_include_pad={case.count_include_pad}"
     return text
 
 
@@ -59,52 +78,54 @@ def _configs(gen, extra=4):
 
 
 def pool_cases(gen, device):
-    return [(rand(gen, *shape, device=device, low=lo, high=hi), k, s, p) for shape, k, s, p, (lo, hi) in _configs(gen)]
+    return [
+        PoolCase(rand(gen, *shape, device=device, low=lo, high=hi), k, s, p)
+        for shape, k, s, p, (lo, hi) in _configs(gen)
+    ]
 
 
 def avg_cases(gen, device):
     cases = []
     for i, (shape, k, s, p, (lo, hi)) in enumerate(_configs(gen, extra=5)):
         X = rand(gen, *shape, device=device, low=lo, high=hi)
-        cases.append((X, k, s, p, i % 2 == 1))
+        cases.append(AvgPoolCase(X, k, s, p, i % 2 == 1))
     # make sure both settings meet real padding
-    cases.append((rand(gen, 2, 3, 5, 4, device=device), 3, 2, 1, True))
-    cases.append((rand(gen, 2, 3, 5, 4, device=device), 3, 2, 1, False))
+    cases.append(AvgPoolCase(rand(gen, 2, 3, 5, 4, device=device), 3, 2, 1, True))
+    cases.append(AvgPoolCase(rand(gen, 2, 3, 5, 4, device=device), 3, 2, 1, False))
     return cases
 
 
 def _run_pool(mode):
-    def run(fn, case):
-        X, k, s, p = case[:4]
-        kwargs = {"stride": s, "padding": p, "mode": mode}
+    def run(fn, case):  # an AvgPoolCase when mode is "avg", else a PoolCase
+        kwargs = {"stride": case.stride, "padding": case.padding, "mode": mode}
         if mode == "avg":
-            kwargs["count_include_pad"] = case[4]
-        return call(fn, X, k, name="pool2d", **kwargs)
+            kwargs["count_include_pad"] = case.count_include_pad
+        return call(fn, case.X, case.kernel_size, name="pool2d", **kwargs)
 
     return run
 
 
-def _max_oracle(case):
-    X, k, s, p = case
-    return F.max_pool2d(X, k, stride=s, padding=p)
+def _max_oracle(case: PoolCase):
+    return F.max_pool2d(case.X, case.kernel_size, stride=case.stride, padding=case.padding)
 
 
-def _avg_oracle(case):
-    X, k, s, p, cip = case
-    return F.avg_pool2d(X, k, stride=s, padding=p, count_include_pad=cip)
+def _avg_oracle(c: AvgPoolCase):
+    return F.avg_pool2d(c.X, c.kernel_size, stride=c.stride, padding=c.padding, count_include_pad=c.count_include_pad)
 
 
 # ---- average pooling as a convolution -------------------------------------------------
 
 
 def _conv_cases(gen, device):
-    return [(rand(gen, *shape, device=device, low=lo, high=hi), k, s, p) for shape, k, s, p, (lo, hi) in _configs(gen)]
+    return [
+        PoolCase(rand(gen, *shape, device=device, low=lo, high=hi), k, s, p)
+        for shape, k, s, p, (lo, hi) in _configs(gen)
+    ]
 
 
-def _run_avg_conv(fn, case):
-    X, k, s, p = case
+def _run_avg_conv(fn, case: PoolCase):
     with watch(FORBIDDEN_FAMILIES["convolution"]) as ran:
-        out = call(fn, X, k, stride=s, padding=p, name="avg_pool_conv")
+        out = call(fn, case.X, case.kernel_size, stride=case.stride, padding=case.padding, name="avg_pool_conv")
     check_true(ran.seen, "avg_pool_conv should compute its result with F.conv2d, but no convolution ran")
     return out
 
@@ -112,26 +133,42 @@ def _run_avg_conv(fn, case):
 # ---- maxima from ReLUs ------------------------------------------------------------------
 
 
+class MaxCase(NamedTuple):
+    a: torch.Tensor
+    b: torch.Tensor
+
+
 def _max2_cases(gen, device):
     cases = []
     for shape in ((1,), (5,), (3, 4), (2, 3, 4)):
         cases.append(
-            (rand(gen, *shape, device=device, low=-3, high=3), rand(gen, *shape, device=device, low=-3, high=3))
+            MaxCase(rand(gen, *shape, device=device, low=-3, high=3), rand(gen, *shape, device=device, low=-3, high=3))
         )
     a = rand(gen, 6, device=device, low=-2, high=-1)
-    cases.append((a, a.clone()))  # ties
-    cases.append((a, rand(gen, 6, device=device, low=-5, high=-3)))  # both negative
+    cases.append(MaxCase(a, a.clone()))  # ties
+    cases.append(MaxCase(a, rand(gen, 6, device=device, low=-5, high=-3)))  # both negative
     return cases
+
+
+class MaxPoolCase(NamedTuple):
+    X: torch.Tensor
 
 
 def _maxpool_relu_cases(gen, device):
     shapes = [(1, 1, 2, 2), (1, 1, 4, 4), (2, 3, 6, 8), (1, 2, 5, 7), (3, 1, 3, 2), (2, 2, 8, 5)]
-    cases = [(rand(gen, *s, device=device, low=-2, high=2),) for s in shapes]
-    cases.append((rand(gen, 2, 2, 6, 6, device=device, low=-4, high=-1),))
+    cases = [MaxPoolCase(rand(gen, *s, device=device, low=-2, high=2)) for s in shapes]
+    cases.append(MaxPoolCase(rand(gen, 2, 2, 6, 6, device=device, low=-4, high=-1)))
     return cases
 
 
 # ---- cost ------------------------------------------------------------------------------
+
+
+class PoolOpsCase(NamedTuple):
+    shape: tuple
+    kernel_size: int | tuple
+    stride: int | tuple | None
+    padding: int | tuple
 
 
 def _cost_cases(gen, device):
@@ -146,10 +183,10 @@ def _cost_cases(gen, device):
     for _ in range(4):
         shape, k, s, p, _ = _random_config(gen)
         fixed.append((shape, k, s, p))
-    return fixed
+    return [PoolOpsCase(*case) for case in fixed]
 
 
-def _cost_oracle(case):
+def _cost_oracle(case: PoolOpsCase):
     """Window outputs counted by PyTorch itself (meta tensors: shapes only), times k_h*k_w - 1."""
     shape, k, s, p = case
     out = F.max_pool2d(torch.empty(shape, device="meta"), k, stride=s, padding=p)
@@ -157,9 +194,8 @@ def _cost_oracle(case):
     return out.numel() * (kh * kw - 1)
 
 
-def _run_cost(fn, case):
-    shape, k, s, p = case
-    out = call(fn, shape, k, stride=s, padding=p, name="pool_ops")
+def _run_cost(fn, case: PoolOpsCase):
+    out = call(fn, case.shape, case.kernel_size, stride=case.stride, padding=case.padding, name="pool_ops")
     check_true(
         isinstance(out, int) or (isinstance(out, float) and out.is_integer()),
         f"pool_ops should return a whole number, received {type(out).__name__} {out!r}",
@@ -189,20 +225,20 @@ register(
         forbidden="pooling",
         cases=_conv_cases,
         run=_run_avg_conv,
-        oracle=lambda c: F.avg_pool2d(c[0], c[1], stride=c[2], padding=c[3]),
+        oracle=lambda c: F.avg_pool2d(c.X, c.kernel_size, stride=c.stride, padding=c.padding),
         describe=_describe_pool,
     ),
     Item(
         "ch04.max_relu",
         forbidden="maximum",
         cases=_max2_cases,
-        oracle=lambda c: torch.maximum(c[0], c[1]),
+        oracle=lambda c: torch.maximum(c.a, c.b),
     ),
     Item(
         "ch04.max_pool_relu",
         forbidden="maximum",
         cases=_maxpool_relu_cases,
-        oracle=lambda c: F.max_pool2d(c[0], 2),
+        oracle=lambda c: F.max_pool2d(c.X, 2),
     ),
     Item(
         "ch04.pool_ops",
@@ -212,8 +248,8 @@ register(
         oracle=_cost_oracle,
         compare=check_value,
         describe=lambda c: (
-            f"input {c[0]}, kernel {_fmt(c[1])}, "
-            f"stride {'default' if c[2] is None else _fmt(c[2])}, padding {_fmt(c[3])}"
+            f"input {c.shape}, kernel {_fmt(c.kernel_size)}, "
+            f"stride {'default' if c.stride is None else _fmt(c.stride)}, padding {_fmt(c.padding)}"
         ),
     ),
 )

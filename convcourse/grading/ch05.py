@@ -41,20 +41,33 @@ def lenet32_reference(c1: int, c2: int, num_classes: int) -> nn.Sequential:
     )
 
 
+class LeNetCase(NamedTuple):
+    c1: int
+    c2: int
+    num_classes: int
+    X: torch.Tensor
+    seed: int
+
+    def args(self) -> tuple:
+        return (self.c1, self.c2, self.num_classes)
+
+    def who(self) -> str:
+        return "lenet32({}, {}, {})".format(*self.args())
+
+
 def _lenet32_cases(gen, device):
     fixed = [(6, 16, 10, 1), (1, 1, 2, 3), (4, 9, 5, 2)]
     for _ in range(2):
         fixed.append((randint(gen, 2, 12), randint(gen, 2, 20), randint(gen, 2, 15), randint(gen, 1, 4)))
     return [
-        (c1, c2, n, rand(gen, b, 1, 32, 32, device=device, low=0.0, high=1.0), randint(gen, 0, 2**62))
+        LeNetCase(c1, c2, n, rand(gen, b, 1, 32, 32, device=device, low=0.0, high=1.0), randint(gen, 0, 2**62))
         for c1, c2, n, b in fixed
     ]
 
 
-def _run_lenet32(fn, case):
-    c1, c2, n, X, seed = case
-    net = call(fn, c1, c2, n, name="lenet32")
-    return module_result(net, X, f"lenet32({c1}, {c2}, {n})", seed)
+def _run_lenet32(fn, c: LeNetCase):
+    net = call(fn, *c.args(), name="lenet32")
+    return module_result(net, c.X, c.who(), c.seed)
 
 
 def _compare_lenet32(received, expected, what, hidden=True):
@@ -64,6 +77,11 @@ def _compare_lenet32(received, expected, what, hidden=True):
 
 
 # ----------------------------------------------------------------------------- shape_table
+
+
+class ShapeCase(NamedTuple):
+    net: nn.Module
+    input_shape: tuple
 
 
 def _conv_stack(gen, device):
@@ -83,14 +101,14 @@ def _conv_stack(gen, device):
     with torch.no_grad():
         flat = body(torch.zeros(1, c, h, w)).shape[1]
     net = nn.Sequential(*body, nn.Linear(flat, 7), nn.Dropout(0.5), nn.Linear(7, 3))
-    return net.to(device).eval(), (randint(gen, 1, 4), c, h, w)
+    return ShapeCase(net.to(device).eval(), (randint(gen, 1, 4), c, h, w))
 
 
 def _shape_cases(gen, device):
     cases = [_conv_stack(gen, device) for _ in range(3)]
-    cases.append((nn.Sequential(nn.Conv2d(2, 5, 1)).to(device).eval(), (1, 2, 6, 9)))
+    cases.append(ShapeCase(nn.Sequential(nn.Conv2d(2, 5, 1)).to(device).eval(), (1, 2, 6, 9)))
     cases.append(
-        (
+        ShapeCase(
             nn.Sequential(
                 nn.Conv2d(3, 4, 7, stride=3, padding=2),
                 nn.BatchNorm2d(4),
@@ -106,22 +124,23 @@ def _shape_cases(gen, device):
         )
     )
     cases.append(
-        (nn.Sequential(nn.Flatten(), nn.Linear(30, 6), nn.Tanh(), nn.Linear(6, 4)).to(device).eval(), (5, 2, 3, 5))
+        ShapeCase(
+            nn.Sequential(nn.Flatten(), nn.Linear(30, 6), nn.Tanh(), nn.Linear(6, 4)).to(device).eval(), (5, 2, 3, 5)
+        )
     )
     return cases
 
 
 def _shape_oracle(case):
-    net, shape = case
+    net = case.net
     rows: list = []
-    x = torch.zeros(shape, device=next(net.parameters()).device)
+    x = torch.zeros(case.input_shape, device=next(net.parameters()).device)
     watched_forward(net, x, net.children(), lambda m, a, out: rows.append((type(m).__name__, tuple(out.shape))))
     return rows
 
 
-def _run_shape_table(fn, case):
-    net, shape = case
-    table = call(fn, net, shape, name="shape_table")
+def _run_shape_table(fn, case: ShapeCase):
+    table = call(fn, case.net, case.input_shape, name="shape_table")
     check_true(
         isinstance(table, (list, tuple)),
         f"shape_table should return a list of (name, shape) pairs, not a {type(table).__name__}",
@@ -147,12 +166,17 @@ def _compare_shape_table(received, expected, what, hidden=True):
     compare_traces(received, expected, "your table", what)
 
 
-def _describe_shape(case):
-    net, shape = case
-    return f"a {len(list(net.children()))}-layer network, input {fmt_shape(shape)}"
+def _describe_shape(case: ShapeCase):
+    return f"a {len(list(case.net.children()))}-layer network, input {fmt_shape(case.input_shape)}"
 
 
 # ----------------------------------------------------------------------------- accuracy
+
+
+class AccuracyCase(NamedTuple):
+    net: nn.Module  # in training mode: the student must switch it to evaluation mode
+    batches: list  # (X, y) pairs
+    accuracy: float  # the fraction of correct predictions, known by construction
 
 
 def _accuracy_cases(gen, device):
@@ -184,13 +208,12 @@ def _accuracy_cases(gen, device):
             batches.append((X, y))
             n_correct, n_total = n_correct + n_right, n_total + size
         net.train()  # the student must switch to evaluation mode
-        cases.append((net, batches, n_correct / n_total))
+        cases.append(AccuracyCase(net, batches, n_correct / n_total))
     return cases
 
 
-def _run_accuracy(fn, case):
-    net, batches, _ = case
-    acc = call(fn, net, batches, name="accuracy")
+def _run_accuracy(fn, case: AccuracyCase):
+    acc = call(fn, case.net, case.batches, name="accuracy")
     if isinstance(acc, torch.Tensor) and acc.numel() == 1:
         acc = acc.item()
     check_true(
@@ -211,9 +234,8 @@ def _compare_accuracy(received, expected, what, hidden=True):
         )
 
 
-def _describe_accuracy(case):
-    net, batches, _ = case
-    return f"batches of {', '.join(str(len(b[1])) for b in batches)} examples"
+def _describe_accuracy(case: AccuracyCase):
+    return f"batches of {', '.join(str(len(y)) for _, y in case.batches)} examples"
 
 
 # ----------------------------------------------------------------------------- modern_lenet
@@ -245,8 +267,12 @@ def _init_xavier(m):
             nn.init.zeros_(m.bias)
 
 
+class ModernCase(NamedTuple):
+    device: torch.device
+
+
 def _modern_cases(gen, device):
-    return [(device,)]
+    return [ModernCase(device)]
 
 
 def _checked_modern(fn, device) -> nn.Module:
@@ -302,10 +328,10 @@ def _accuracy(net: nn.Module, test_iter) -> float:
     return correct / total
 
 
-def _run_modern(fn, case):
+def _run_modern(fn, case: ModernCase):
     from ..data import data_loaders, load_or_generate
 
-    (device,) = case
+    device = case.device
     r = RECIPE
     torch.manual_seed(r.seed)
     net = _checked_modern(fn, device)
@@ -344,9 +370,9 @@ register(
         "ch05.lenet32",
         cases=_lenet32_cases,
         run=_run_lenet32,
-        oracle=lambda c: reference_result(lenet32_reference, c[:3], c[3], c[4]),
+        oracle=lambda c: reference_result(lenet32_reference, c.args(), c.X, c.seed),
         compare=_compare_lenet32,
-        describe=lambda c: f"lenet32({c[0]}, {c[1]}, {c[2]}), batch of {c[3].shape[0]}",
+        describe=lambda c: f"{c.who()}, batch of {c.X.shape[0]}",
     ),
     Item(
         "ch05.shape_table",
@@ -360,7 +386,7 @@ register(
         "ch05.accuracy",
         cases=_accuracy_cases,
         run=_run_accuracy,
-        oracle=lambda c: c[2],
+        oracle=lambda c: c.accuracy,
         compare=_compare_accuracy,
         describe=_describe_accuracy,
     ),
@@ -370,6 +396,6 @@ register(
         run=_run_modern,
         oracle=lambda c: None,
         compare=_compare_modern,
-        describe=lambda c: f"trained on {c[0].type}",
+        describe=lambda c: f"trained on {c.device.type}",
     ),
 )

@@ -8,6 +8,8 @@ layer.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
@@ -56,20 +58,31 @@ def _check_dropout(net, who, what, p=0.5, count=2):
     )
 
 
+class AlexNetCase(NamedTuple):
+    in_channels: int
+    num_classes: int
+    X: torch.Tensor
+    seed: int
+
+    def who(self) -> str:
+        return f"alexnet({self.in_channels}, {self.num_classes})"
+
+
 def _alexnet_cases(gen, device):
     return [
-        (1, 10, rand(gen, 1, 1, 224, 224, device=device, low=0.0, high=1.0), randint(gen, 0, 2**62)),
-        (3, randint(gen, 2, 20), rand(gen, 2, 3, 224, 224, device=device, low=0.0, high=1.0), randint(gen, 0, 2**62)),
+        AlexNetCase(1, 10, rand(gen, 1, 1, 224, 224, device=device, low=0.0, high=1.0), randint(gen, 0, 2**62)),
+        AlexNetCase(
+            3, randint(gen, 2, 20), rand(gen, 2, 3, 224, 224, device=device, low=0.0, high=1.0), randint(gen, 0, 2**62)
+        ),
     ]
 
 
-def _run_alexnet(fn, case):
-    c, n, X, seed = case
+def _run_alexnet(fn, c: AlexNetCase):
     with weights_drawn_later():  # module_result draws them
-        net = call(fn, c, n, name="alexnet")
+        net = call(fn, c.in_channels, c.num_classes, name="alexnet")
     check_true(isinstance(net, nn.Module), f"alexnet should return an nn.Module, not a {type(net).__name__}")
-    _check_dropout(net, "your network", f"alexnet({c}, {n})")
-    return module_result(net, X, f"alexnet({c}, {n})", seed)
+    _check_dropout(net, "your network", c.who())
+    return module_result(net, c.X, c.who(), c.seed)
 
 
 def _compare_alexnet(received, expected, what, hidden=True):
@@ -83,6 +96,11 @@ def _compare_alexnet(received, expected, what, hidden=True):
 
 
 # ----------------------------------------------------------------------------- layer_costs
+
+
+class NetCase(NamedTuple):
+    net: nn.Module
+    input_shape: tuple
 
 
 def _costs_nets(gen, device):
@@ -130,10 +148,10 @@ def _costs_nets(gen, device):
             (1, 2, randint(gen, 9, 30), randint(gen, 9, 30)),
         )
     )
-    return [(net.to(device).eval(), shape) for net, shape in nets]
+    return [NetCase(net.to(device).eval(), shape) for net, shape in nets]
 
 
-def costs_oracle(case):
+def costs_oracle(case: NetCase):
     """[(name, parameters, FLOPs)] of each Conv2d and Linear, in forward order (FlopCounterMode)."""
     net, shape = case
     rows = []
@@ -149,9 +167,8 @@ def costs_oracle(case):
     return rows
 
 
-def _run_costs(fn, case):
-    net, shape = case
-    rows = call(fn, net, shape, name="layer_costs")
+def _run_costs(fn, case: NetCase):
+    rows = call(fn, case.net, case.input_shape, name="layer_costs")
     check_true(
         isinstance(rows, (list, tuple)),
         f"layer_costs should return a list of (name, parameters, FLOPs), not a {type(rows).__name__}",
@@ -190,10 +207,9 @@ def _compare_costs(received, expected, what, hidden=True):
             raise CheckError(f"{what}: layer {r[0]!r}: {r[2]:,} FLOPs is not right{hint}")
 
 
-def _describe_net(case):
-    net, shape = case
-    n = sum(isinstance(m, (nn.Conv2d, nn.Linear)) for m in net.modules())
-    return f"{n} conv/dense layers, input {fmt_shape(shape)}"
+def _describe_net(case: NetCase):
+    n = sum(isinstance(m, (nn.Conv2d, nn.Linear)) for m in case.net.modules())
+    return f"{n} conv/dense layers, input {fmt_shape(case.input_shape)}"
 
 
 # ----------------------------------------------------------------------------- dominant_layers
@@ -241,19 +257,18 @@ def _dominant_cases(gen, device):
         (_nested_convs(c1, c2), (1, 3, 64, 64)),
         (_narrow_alexnet(randint(gen, 8, 16)), (1, 1, 224, 224)),
     ]
-    return [(net.to(device).eval(), shape) for net, shape in cases]
+    return [NetCase(net.to(device).eval(), shape) for net, shape in cases]
 
 
-def _dominant_oracle(case):
+def _dominant_oracle(case: NetCase):
     rows = costs_oracle(case)
     most_params = max(rows, key=lambda r: r[1])[0]
     most_flops = max(rows, key=lambda r: r[2])[0]
     return (most_params, most_flops)
 
 
-def _run_dominant(fn, case):
-    net, shape = case
-    out = call(fn, net, shape, name="dominant_layers")
+def _run_dominant(fn, case: NetCase):
+    out = call(fn, case.net, case.input_shape, name="dominant_layers")
     check_true(
         isinstance(out, (list, tuple)) and len(out) == 2 and all(isinstance(s, str) for s in out),
         f"dominant_layers should return a pair of layer names (str, str), received {str(out)[:60]}",
@@ -297,20 +312,28 @@ def slim_alexnet_reference(c: int) -> nn.Sequential:
     )
 
 
+class SlimCase(NamedTuple):
+    width: int  # slim_alexnet's c: the first convolution's channels
+    X: torch.Tensor
+    seed: int
+
+    def who(self) -> str:
+        return f"slim_alexnet({self.width})"
+
+
 def _slim_cases(gen, device):
     widths = [8, 1, randint(gen, 2, 12), randint(gen, 13, 24)]
     return [
-        (c, rand(gen, randint(gen, 1, 4), 1, 28, 28, device=device, low=-1.0, high=1.0), randint(gen, 0, 2**62))
+        SlimCase(c, rand(gen, randint(gen, 1, 4), 1, 28, 28, device=device, low=-1.0, high=1.0), randint(gen, 0, 2**62))
         for c in widths
     ]
 
 
-def _run_slim(fn, case):
-    c, X, seed = case
-    net = call(fn, c, name="slim_alexnet")
+def _run_slim(fn, c: SlimCase):
+    net = call(fn, c.width, name="slim_alexnet")
     check_true(isinstance(net, nn.Module), f"slim_alexnet should return an nn.Module, not a {type(net).__name__}")
-    _check_dropout(net, "your network", f"slim_alexnet({c})")
-    return module_result(net, X, f"slim_alexnet({c})", seed)
+    _check_dropout(net, "your network", c.who())
+    return module_result(net, c.X, c.who(), c.seed)
 
 
 def _compare_slim(received, expected, what, hidden=True):
@@ -328,9 +351,9 @@ register(
         "ch06.alexnet",
         cases=_alexnet_cases,
         run=_run_alexnet,
-        oracle=lambda c: reference_result(alexnet_reference, c[:2], c[2], c[3]),
+        oracle=lambda c: reference_result(alexnet_reference, (c.in_channels, c.num_classes), c.X, c.seed),
         compare=_compare_alexnet,
-        describe=lambda c: f"alexnet({c[0]}, {c[1]}), input {fmt_shape(c[2].shape)}",
+        describe=lambda c: f"{c.who()}, input {fmt_shape(c.X.shape)}",
     ),
     Item(
         "ch06.layer_costs",
@@ -353,8 +376,8 @@ register(
         "ch06.slim_alexnet",
         cases=_slim_cases,
         run=_run_slim,
-        oracle=lambda c: reference_result(slim_alexnet_reference, c[:1], c[1], c[2]),
+        oracle=lambda c: reference_result(slim_alexnet_reference, (c.width,), c.X, c.seed),
         compare=_compare_slim,
-        describe=lambda c: f"slim_alexnet({c[0]}), input {fmt_shape(c[1].shape)}",
+        describe=lambda c: f"{c.who()}, input {fmt_shape(c.X.shape)}",
     ),
 )

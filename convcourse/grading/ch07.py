@@ -15,7 +15,7 @@ padding shows up as a wrong output.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 from torch import nn
@@ -237,49 +237,56 @@ def _oracle_vgg(c: VGGCase):
 
 
 # --------------------------------------------------------------------------- configurations
+class ConfigCase(NamedTuple):
+    kind: str  # "arch": the student's VGG16_ARCH or VGG19_ARCH; "params": their vgg_conv_params
+    arch: str | tuple  # the name of one of torchvision's VGGs, or (num_convs, out_channels) pairs
+    in_channels: int | None = None  # for vgg_conv_params
+
+
 def _config_cases(gen, device):
-    cases = [("arch", "vgg16"), ("arch", "vgg19")]
-    cases += [("params", name, 3) for name in ("vgg11", "vgg13", "vgg16", "vgg19")]
+    cases = [ConfigCase("arch", "vgg16"), ConfigCase("arch", "vgg19")]
+    cases += [ConfigCase("params", name, 3) for name in ("vgg11", "vgg13", "vgg16", "vgg19")]
     for _ in range(3):
         arch = tuple((randint(gen, 1, 4), randint(gen, 1, 64)) for _ in range(randint(gen, 1, 5)))
-        cases.append(("params", arch, randint(gen, 1, 4)))
-    cases.append(("params", ((1, 1),), 1))
+        cases.append(ConfigCase("params", arch, randint(gen, 1, 4)))
+    cases.append(ConfigCase("params", ((1, 1),), 1))
     return cases
 
 
-def _describe_config(case):
-    if case[0] == "arch":
-        return f"{case[1].upper()}_ARCH against torchvision.models.{case[1]}"
-    what = f"torchvision's {case[1]}" if isinstance(case[1], str) else str(case[1])
-    return f"vgg_conv_params({what}, in_channels={case[2]})"
+def _describe_config(case: ConfigCase):
+    if case.kind == "arch":
+        name = cast(str, case.arch)
+        return f"{name.upper()}_ARCH against torchvision.models.{name}"
+    what = f"torchvision's {case.arch}" if isinstance(case.arch, str) else str(case.arch)
+    return f"vgg_conv_params({what}, in_channels={case.in_channels})"
 
 
-def _run_config(obj, case):
+def _run_config(obj, case: ConfigCase):
     if not (isinstance(obj, tuple) and len(obj) == 3):
         raise CheckError("pass the tuple (VGG16_ARCH, VGG19_ARCH, vgg_conv_params)")
     vgg16_arch, vgg19_arch, fn = obj
-    if case[0] == "arch":
-        arch = vgg16_arch if case[1] == "vgg16" else vgg19_arch
-        label = f"{case[1].upper()}_ARCH"
+    if case.kind == "arch":
+        name = cast(str, case.arch)
+        arch = vgg16_arch if name == "vgg16" else vgg19_arch
+        label = f"{name.upper()}_ARCH"
         try:
             arch = tuple((int(n), int(c)) for n, c in arch)
         except (TypeError, ValueError):
             raise CheckError(f"{label} should be a tuple of (num_convs, out_channels) pairs") from None
         return ("arch", label, arch)
-    _, arch, c_in = case
+    arch = case.arch
     if isinstance(arch, str):
         arch = torchvision_arch(arch)[0]
-    return ("params", None, call(fn, arch, c_in, name="vgg_conv_params"))
+    return ("params", None, call(fn, arch, case.in_channels, name="vgg_conv_params"))
 
 
 def _oracle_config(case):
-    if case[0] == "arch":
-        return ("arch", None, torchvision_arch(case[1])[0])
-    _, arch, c_in = case
-    if isinstance(arch, str):
-        return ("params", None, torchvision_arch(arch)[1])
-    convs, c = [], c_in
-    for n, out in arch:
+    if case.kind == "arch":
+        return ("arch", None, torchvision_arch(case.arch)[0])
+    if isinstance(case.arch, str):
+        return ("params", None, torchvision_arch(case.arch)[1])
+    convs, c = [], case.in_channels
+    for n, out in case.arch:
         for _ in range(n):
             convs.append(nn.Conv2d(c, out, 3, padding=1, device="meta"))
             c = out
@@ -303,6 +310,14 @@ def _compare_config(received, expected, what, hidden=True):
 
 
 # --------------------------------------------------------------------------- cost
+class CostCase(NamedTuple):
+    arch: tuple
+    image_size: int
+    in_channels: int
+    num_classes: int
+    hidden: int
+
+
 def _cost_cases(gen, device):
     from convcourse.models.vgg import CFGS  # only the published architecture tuples, not the builders
 
@@ -317,24 +332,21 @@ def _cost_cases(gen, device):
     nb = randint(gen, 1, 4)
     arch = tuple((randint(gen, 1, 3), randint(gen, 1, 32)) for _ in range(nb))
     cases.append((arch, randint(gen, 2**nb, 64), randint(gen, 1, 3), randint(gen, 2, 20), randint(gen, 8, 64)))
-    return cases
+    return [CostCase(*case) for case in cases]
 
 
-def _run_cost(fn, case):
-    arch, size, c_in, ncls, hidden = case
-    return _call_tuple(fn, (arch, size, c_in, ncls, hidden), "vgg_cost", 2)
+def _run_cost(fn, case: CostCase):
+    return _call_tuple(fn, case, "vgg_cost", 2)
 
 
-def _oracle_cost(case):
-    arch, size, c_in, ncls, hidden = case
+def _oracle_cost(c: CostCase):
     with torch.device("meta"):
-        net = ref_vgg(arch, c_in, ncls, size, hidden)
-    return (n_params(net), flops(net, (1, c_in, size, size)))
+        net = ref_vgg(c.arch, c.in_channels, c.num_classes, c.image_size, c.hidden)
+    return (n_params(net), flops(net, (1, c.in_channels, c.image_size, c.image_size)))
 
 
-def _describe_cost(case):
-    arch, size, c_in, ncls, hidden = case
-    return f"vgg_cost({arch}, {size}, {c_in}, {ncls}, {hidden})"
+def _describe_cost(c: CostCase):
+    return f"vgg_cost({c.arch}, {c.image_size}, {c.in_channels}, {c.num_classes}, {c.hidden})"
 
 
 def _compare_pair(received, expected, what, hidden=True):
@@ -342,7 +354,11 @@ def _compare_pair(received, expected, what, hidden=True):
         check_value(received[i], expected[i], f"{what}: {label}", hidden=True, rel=1e-12)
 
 
-def _oracle_vs_alexnet(case):
+class RatioCase(NamedTuple):
+    label: str
+
+
+def _oracle_vs_alexnet(case: RatioCase):
     from convcourse.models.vgg import CFGS
 
     with torch.device("meta"):
@@ -351,7 +367,7 @@ def _oracle_vs_alexnet(case):
     return (n_params(v) / n_params(a), flops(v, shape) / flops(a, shape))
 
 
-def _run_vs_alexnet(obj, case):
+def _run_vs_alexnet(obj, case: RatioCase):
     if not isinstance(obj, (tuple, list)) or len(obj) != 2:
         raise CheckError("VGG11_VS_ALEXNET should be a pair (parameter ratio, FLOP ratio)")
     return tuple(obj)
@@ -363,13 +379,19 @@ def _compare_ratio(received, expected, what, hidden=True):
 
 
 # --------------------------------------------------------------------------- stacked 3x3
+class StackCase(NamedTuple):
+    n: int  # convolutions
+    k: int  # their kernel size
+    channels: int
+
+
 def _stack_cases(gen, device):
     cases = [(2, 3, 8), (1, 5, 8), (3, 3, 4), (1, 1, 3), (1, 7, 2), (4, 5, 1), (2, 1, 5)]
     cases.append((randint(gen, 1, 5), 2 * randint(gen, 0, 3) + 1, randint(gen, 1, 16)))
-    return cases
+    return [StackCase(*case) for case in cases]
 
 
-def _run_stack(fn, case):
+def _run_stack(fn, case: StackCase):
     return _call_tuple(fn, case, "stacked_convs", 2)
 
 
@@ -430,11 +452,11 @@ register(
     ),
     Item(
         "ch07.vgg_vs_alexnet",
-        cases=lambda gen, device: [("VGG-11 / AlexNet",)],
+        cases=lambda gen, device: [RatioCase("VGG-11 / AlexNet")],
         run=_run_vs_alexnet,
         oracle=_oracle_vs_alexnet,
         compare=_compare_ratio,
-        describe=lambda c: c[0],
+        describe=lambda c: c.label,
     ),
     Item(
         "ch07.stacked_convs",
@@ -443,6 +465,6 @@ register(
         run=_run_stack,
         oracle=one_thread(_oracle_stack),
         compare=_compare_stack,
-        describe=lambda c: f"stacked_convs({c[0]}, {c[1]}, {c[2]})",
+        describe=lambda c: f"stacked_convs({c.n}, {c.k}, {c.channels})",
     ),
 )

@@ -156,10 +156,17 @@ def _oracle_nin(c: ClassifierCase):
 
 
 # --------------------------------------------------------------------------- heads
+class HeadCase(NamedTuple):
+    channels: int
+    height: int
+    width: int
+    num_classes: int
+
+
 def _head_cases(gen, device):
     cases = [(384, 5, 5, 10), (1, 1, 1, 2), (16, 7, 3, 1), (512, 7, 7, 1000)]
     cases.append((randint(gen, 1, 256), randint(gen, 1, 9), randint(gen, 1, 9), randint(gen, 2, 100)))
-    return cases
+    return [HeadCase(*case) for case in cases]
 
 
 def _oracle_head(case):
@@ -191,6 +198,17 @@ def _compare_pair(labels):
 
 
 # --------------------------------------------------------------------------- cost of 1x1 layers
+class CostCase(NamedTuple):
+    in_channels: int
+    out_channels: int
+    kernel_size: int
+    strides: int
+    padding: int
+    height: int
+    width: int
+    num_1x1: int
+
+
 def _cost_cases(gen, device):
     cases = [
         (1, 96, 11, 4, 0, 224, 224, 2),
@@ -214,14 +232,13 @@ def _cost_cases(gen, device):
             randint(gen, 0, 4),
         )
     )
-    return cases
+    return [CostCase(*case) for case in cases]
 
 
-def _oracle_cost(case):
-    c_in, c_out, k, s, p, h, w, m = case
+def _oracle_cost(c: CostCase):
     with torch.device("meta"):
-        block = ref_nin_block(c_out, k, s, p, c_in, num_1x1=m)
-    return (n_params(block), flops(block, (1, c_in, h, w)))
+        block = ref_nin_block(c.out_channels, c.kernel_size, c.strides, c.padding, c.in_channels, num_1x1=c.num_1x1)
+    return (n_params(block), flops(block, (1, c.in_channels, c.height, c.width)))
 
 
 register(

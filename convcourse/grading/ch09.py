@@ -106,11 +106,11 @@ def _inception_cases(gen, device):
         ((3, (2, 6), (1, 2), 5), 3, (2, 3, 7, 3)),  # non-square
         ((4, (4, 4), (4, 4), 4), 2, (1, 2, 2, 9)),
     ]
-    c = [randint(gen, 1, 8) for _ in range(6)]
+    c1, c2r, c2, c3r, c3, c4 = (randint(gen, 1, 8) for _ in range(6))
     c_in = randint(gen, 1, 8)
     fixed.append(
         (
-            (c[0], (c[1], c[2]), (c[3], c[4]), c[5]),
+            (c1, (c2r, c2), (c3r, c3), c4),
             c_in,
             (randint(gen, 1, 3), c_in, randint(gen, 1, 10), randint(gen, 1, 10)),
         )
@@ -217,6 +217,17 @@ def _compare_stages(received, expected, what, hidden=True):
 
 
 # --------------------------------------------------------------------------- FLOPs of the reductions
+class FlopsCase(NamedTuple):
+    in_channels: int
+    height: int
+    width: int
+    c1: int
+    c2: tuple  # (c2r, c2)
+    c3: tuple  # (c3r, c3)
+    c4: int
+    reduce: bool
+
+
 def _flops_cases(gen, device):
     cases = []
     for reduce in (True, False):
@@ -227,32 +238,34 @@ def _flops_cases(gen, device):
             (3, 5, 7, 2, (4, 6), (1, 3), 2, reduce),
             (5, 1, 1, 1, (2, 2), (2, 2), 1, reduce),
         ]
-    c = [randint(gen, 1, 64) for _ in range(6)]
+    c1, c2r, c2, c3r, c3, c4 = (randint(gen, 1, 64) for _ in range(6))
     cases.append(
         (
             randint(gen, 1, 64),
             randint(gen, 1, 16),
             randint(gen, 1, 16),
-            c[0],
-            (c[1], c[2]),
-            (c[3], c[4]),
-            c[5],
+            c1,
+            (c2r, c2),
+            (c3r, c3),
+            c4,
             bool(randint(gen, 0, 1)),
         )
     )
-    return cases
+    return [FlopsCase(*case) for case in cases]
 
 
-def _oracle_flops(case):
-    c_in, h, w, c1, c2, c3, c4, reduce = case
+def _oracle_flops(c: FlopsCase):
     with torch.device("meta"):
-        block = RefInception(c1, c2, c3, c4, c_in, reduce=reduce)
-    return flops(block, (1, c_in, h, w))
+        block = RefInception(c.c1, c.c2, c.c3, c.c4, c.in_channels, reduce=c.reduce)
+    return flops(block, (1, c.in_channels, c.height, c.width))
 
 
-def _describe_flops(case):
-    c_in, h, w, c1, c2, c3, c4, reduce = case
-    return f"inception_flops({c_in}, {h}, {w}, {c1}, {c2}, {c3}, {c4}, reduce={reduce})"
+def _describe_flops(c: FlopsCase):
+    return f"inception_flops({c.in_channels}, {c.height}, {c.width}, {c.c1}, {c.c2}, {c.c3}, {c.c4}, reduce={c.reduce})"
+
+
+def _run_flops(fn, c: FlopsCase):
+    return call(fn, c.in_channels, c.height, c.width, c.c1, c.c2, c.c3, c.c4, reduce=c.reduce, name="inception_flops")
 
 
 # --------------------------------------------------------------------------- smallest input
@@ -328,7 +341,7 @@ register(
         forbidden="derivation",
         cases=_flops_cases,
         oracle=_oracle_flops,
-        run=lambda fn, c: call(fn, *c[:7], reduce=c[7], name="inception_flops"),
+        run=_run_flops,
         compare=lambda r, e, what, hidden=True: check_value(r, e, what, hidden=True, rel=1e-12),
         describe=_describe_flops,
     ),

@@ -5,6 +5,8 @@ The oracles are PyTorch itself: ``F.conv_transpose2d`` (values and, on shape-onl
 ``nn.Conv2d`` modules.  Never a copy of the solution.
 """
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -36,8 +38,15 @@ def _out_len(n, k, s, p, d=1, op=0):
     return (n - 1) * s - 2 * p + d * (k - 1) + op + 1
 
 
+class TransposeCase(NamedTuple):
+    X: torch.Tensor
+    W: torch.Tensor
+    stride: int | tuple
+    padding: int | tuple
+
+
 def _ct_case(gen, device, x_shape, w_shape, s, p):
-    return (rand(gen, *x_shape, device=device), rand(gen, *w_shape, device=device), s, p)
+    return TransposeCase(rand(gen, *x_shape, device=device), rand(gen, *w_shape, device=device), s, p)
 
 
 def _ct_basic_cases(gen, device):
@@ -77,27 +86,33 @@ def _ct_strided_cases(gen, device):
     return [_ct_case(gen, device, *c) for c in configs]
 
 
-def _describe_ct(case):
-    X, W, s, p = case
+def _describe_ct(c: TransposeCase):
     return (
-        f"input {'x'.join(map(str, X.shape))}, weight {'x'.join(map(str, W.shape))}, "
-        f"stride {_fmt(s)}, padding {_fmt(p)}"
+        f"input {'x'.join(map(str, c.X.shape))}, weight {'x'.join(map(str, c.W.shape))}, "
+        f"stride {_fmt(c.stride)}, padding {_fmt(c.padding)}"
     )
 
 
-def _run_ct(fn, case):
-    X, W, s, p = case
-    return call(fn, X, W, stride=s, padding=p, name="conv_transpose2d")
+def _run_ct(fn, c: TransposeCase):
+    return call(fn, c.X, c.W, stride=c.stride, padding=c.padding, name="conv_transpose2d")
 
 
-def _ct_oracle(case):
+def _ct_oracle(c: TransposeCase):
     """PyTorch's transposed convolution, run in float64 so that no TF32 rounding (cuDNN's
     default for float32 on recent GPUs) enters the expected values."""
-    X, W, s, p = case
-    return F.conv_transpose2d(X.double(), W.double(), stride=s, padding=p).to(X.dtype)
+    return F.conv_transpose2d(c.X.double(), c.W.double(), stride=c.stride, padding=c.padding).to(c.X.dtype)
 
 
 # ---- its output size --------------------------------------------------------------------
+
+
+class SizeCase(NamedTuple):
+    input_hw: tuple
+    kernel_size: int | tuple
+    stride: int | tuple
+    padding: int | tuple
+    dilation: int | tuple
+    output_padding: int | tuple
 
 
 def _size_oracle(case):
@@ -124,7 +139,7 @@ def _valid(case):
 
 
 def _size_cases(gen, device):
-    cases = [
+    fixed = [
         ((3, 3), 2, 1, 0, 1, 0),
         ((2, 2), 2, 2, 0, 1, 0),
         ((4, 5), (3, 2), (2, 3), (1, 0), 1, (1, 2)),
@@ -134,6 +149,7 @@ def _size_cases(gen, device):
         ((7, 7), 4, 2, 1, 1, 0),
         ((6, 3), 3, 3, 2, 2, 2),
     ]
+    cases = [SizeCase(*case) for case in fixed]
     while len(cases) < 30:
         s, d = _maybe_pair(gen, 1, 4), _maybe_pair(gen, 1, 3)
         smax = [max(a, b) for a, b in zip(_pair(s), _pair(d))]
@@ -142,13 +158,15 @@ def _size_cases(gen, device):
             if randint(gen, 0, 1)
             else (randint(gen, 0, smax[0] - 1), randint(gen, 0, smax[1] - 1))
         )
-        case = ((randint(gen, 1, 12), randint(gen, 1, 12)), _maybe_pair(gen, 1, 5), s, _maybe_pair(gen, 0, 3), d, op)
+        case = SizeCase(
+            (randint(gen, 1, 12), randint(gen, 1, 12)), _maybe_pair(gen, 1, 5), s, _maybe_pair(gen, 0, 3), d, op
+        )
         if _valid(case):
             cases.append(case)
     return cases
 
 
-def _run_size(fn, case):
+def _run_size(fn, case: SizeCase):
     out = call(fn, *case, name="transposed_output_shape")
     check_true(
         isinstance(out, (tuple, list)) and len(out) == 2,
@@ -157,15 +175,20 @@ def _run_size(fn, case):
     return tuple(int(v) if isinstance(v, torch.Tensor) else v for v in out)
 
 
-def _describe_size(case):
-    hw, k, s, p, d, op = case
+def _describe_size(c: SizeCase):
+    h, w = c.input_hw
     return (
-        f"input {hw[0]}x{hw[1]}, kernel {_fmt(k)}, stride {_fmt(s)}, padding {_fmt(p)}, "
-        f"dilation {_fmt(d)}, output_padding {_fmt(op)}"
+        f"input {h}x{w}, kernel {_fmt(c.kernel_size)}, stride {_fmt(c.stride)}, padding {_fmt(c.padding)}, "
+        f"dilation {_fmt(c.dilation)}, output_padding {_fmt(c.output_padding)}"
     )
 
 
 # ---- upsampling -------------------------------------------------------------------------
+
+
+class UpCase(NamedTuple):
+    X: torch.Tensor
+    scale_factor: int | tuple
 
 
 def _up_cases(gen, device):
@@ -182,12 +205,11 @@ def _up_cases(gen, device):
         configs.append(
             ((randint(gen, 1, 2), randint(gen, 1, 3), randint(gen, 1, 7), randint(gen, 1, 7)), _maybe_pair(gen, 1, 4))
         )
-    return [(rand(gen, *shape, device=device, low=-2, high=2), s) for shape, s in configs]
+    return [UpCase(rand(gen, *shape, device=device, low=-2, high=2), s) for shape, s in configs]
 
 
-def _describe_up(case):
-    X, s = case
-    return f"input {'x'.join(map(str, X.shape))}, scale_factor {_fmt(s)}"
+def _describe_up(c: UpCase):
+    return f"input {'x'.join(map(str, c.X.shape))}, scale_factor {_fmt(c.scale_factor)}"
 
 
 def _run_up(name):
@@ -198,6 +220,13 @@ def _run_up(name):
 
 
 # ---- depthwise-separable parameters -----------------------------------------------------
+
+
+class SepCase(NamedTuple):
+    c_in: int
+    c_out: int
+    kernel_size: int | tuple
+    bias: bool
 
 
 def _sep_cases(gen, device):
@@ -211,7 +240,7 @@ def _sep_cases(gen, device):
     ]
     for _ in range(3):
         cases.append((randint(gen, 1, 96), randint(gen, 1, 96), _maybe_pair(gen, 1, 7), bool(randint(gen, 0, 1))))
-    return cases
+    return [SepCase(*case) for case in cases]
 
 
 def _sep_oracle(case):
@@ -224,9 +253,8 @@ def _sep_oracle(case):
     return sum(p.numel() for p in block.parameters())
 
 
-def _describe_sep(case):
-    c_in, c_out, k, bias = case
-    return f"c_in={c_in}, c_out={c_out}, kernel {_fmt(k)}, bias={bias}"
+def _describe_sep(c: SepCase):
+    return f"c_in={c.c_in}, c_out={c.c_out}, kernel {_fmt(c.kernel_size)}, bias={c.bias}"
 
 
 register(
@@ -260,7 +288,7 @@ register(
         forbidden="upsampling",
         cases=_up_cases,
         run=_run_up("upsample_nearest"),
-        oracle=lambda c: F.interpolate(c[0], scale_factor=c[1], mode="nearest"),
+        oracle=lambda c: F.interpolate(c.X, scale_factor=c.scale_factor, mode="nearest"),
         describe=_describe_up,
     ),
     Item(
@@ -268,7 +296,7 @@ register(
         forbidden="upsampling",
         cases=_up_cases,
         run=_run_up("upsample_bilinear"),
-        oracle=lambda c: F.interpolate(c[0], scale_factor=c[1], mode="bilinear", align_corners=True),
+        oracle=lambda c: F.interpolate(c.X, scale_factor=c.scale_factor, mode="bilinear", align_corners=True),
         describe=_describe_up,
     ),
     Item(

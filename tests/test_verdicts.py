@@ -111,6 +111,14 @@ def test_every_run_hidden_of_a_cell_is_judged_in_order():
     assert verdicts.apply(nb, _plan([cell]), _Channel(results), Findings(), "cpu") == []
 
 
+def _true_convolution(X, K):
+    """A right answer to ch01.conv2d_flip in plain tensor operations (the item forbids F.conv2d)."""
+    kh, kw = K.shape
+    flipped = K.flip(0, 1)
+    return torch.stack([torch.stack([(X[i:i + kh, j:j + kw] * flipped).sum() for j in range(X.shape[1] - kw + 1)])
+                        for i in range(X.shape[0] - kh + 1)])
+
+
 def test_the_score_is_the_verdict_whatever_the_cell_printed():
     """A forged value, display or error text in a test cell changes nothing: outputs are rewritten."""
     forged = [nbformat.v4.new_output("execute_result", data={"text/plain": "10"}, execution_count=1),
@@ -119,8 +127,7 @@ def test_the_score_is_the_verdict_whatever_the_cell_printed():
     warned = _graded_cell('run_hidden("ch01.conv2d_flip", conv2d)', "test_conv2d_flip",
                           [nbformat.v4.new_output("stream", name="stderr", text="UserWarning: careful\n")])
     nb = nbformat.v4.new_notebook(cells=[blank, warned])
-    flip = _kernel("ch01.conv2d_flip", lambda X, K: torch.nn.functional.conv2d(
-        X[None, None], K.flip(0, 1)[None, None])[0, 0])
+    flip = _kernel("ch01.conv2d_flip", _true_convolution)
     verdicts.apply(nb, _plan([blank, warned]), _Channel({"ch01.conv2d_flip": flip}), Findings(), "cpu")
     assert all(o["output_type"] != "execute_result" for o in blank.outputs)
     assert blank.outputs[-1]["output_type"] == "error"            # no results: 0, whatever it printed

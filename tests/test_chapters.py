@@ -62,3 +62,11 @@ def test_chapter_runs_in_smoke_mode(path, monkeypatch):
     text = _texts(nb)
     missing = [fact for stem, fact in _facts() if stem == path.stem and fact not in text]
     assert not missing, f"{path.name} in smoke mode does not show: {missing}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_sources_hold_no_control_characters(path):
+    """A stray escape in an edit (a backspace from '\\b', a tab from '\\t') breaks the typeset maths."""
+    nb = nbformat.read(str(path), as_version=4)
+    bad = [i for i, c in enumerate(nb.cells) if any(ch < " " and ch not in "\n" for ch in c.source)]
+    assert not bad, f"{path.name}: control characters in cells {bad}"

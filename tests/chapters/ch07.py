@@ -14,6 +14,9 @@ FACTS = [
     ("07_vgg", "two 3x3 layers: receptive field 5, 73,856 parameters"),
     ("07_vgg", "one 5x5 layer: receptive field 5, 102,464 parameters"),
     ("07_vgg", "tensor([[[[25., 34.],\n          [61., 70.]]]]"),
+    # without the ReLU two 3x3 layers are one 5x5 layer; with it, no single layer fits
+    ("07_vgg", "two linear 3x3 layers equal one 5x5 layer with kernel k5: True"),
+    ("07_vgg", "best single 5x5 layer for the linear stack: relative error 0.000"),
 ]
 
 _BLOCK = '''

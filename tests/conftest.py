@@ -47,10 +47,15 @@ def _cpu_only(monkeypatch):
 @pytest.fixture(scope="session")
 def book(tmp_path_factory) -> Path:
     """The HTML book, built once per session into a temporary folder (warnings are errors)."""
-    out = tmp_path_factory.mktemp("book")
+    return build_book(tmp_path_factory.mktemp("book"))
+
+
+def build_book(out: Path, config: Path | None = None) -> Path:
+    """Build the HTML book into ``out`` (with another _config.yml if given); its html folder."""
     jb = Path(sys.executable).parent / "jupyter-book"
+    extra = ["--config", str(config)] if config else []
     proc = subprocess.run([str(jb), "build", str(ROOT), "--path-output", str(out),
-                           "--warningiserror", "--nitpick", "--keep-going"],
+                           "--warningiserror", "--nitpick", "--keep-going", *extra],
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return out / "_build" / "html"

@@ -95,7 +95,7 @@ def cmd_feedback(args) -> int:
 def cmd_export(args) -> int:
     from .export import export
 
-    grades, by_item = export(_settings(args), args.out)
+    grades, by_item = export(_settings(args), args.out, roster=args.roster)
     print(f"wrote {grades} and {by_item}")
     return 0
 
@@ -189,6 +189,7 @@ def parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("export", parents=[common], help="write grades.csv and grades_by_item.csv")
     e.add_argument("--out", type=Path, default=None, help="folder for the CSV files (default: WORKDIR)")
+    e.add_argument("--roster", type=Path, help="a CSV file with columns id, name, email: a row for every student on it")
     e.set_defaults(func=cmd_export)
     return p
 

@@ -116,6 +116,8 @@ FAMILY_NAMES = {
         "randn",
         "tensor",
     },
+    # FLOPs computed from shapes: PyTorch's counter (or its formula helpers) is the shortcut
+    "flop_counting": {"FlopCounterMode", "flop_counter", "get_total_flops", "get_flop_counts", "conv_flop_count"},
 }
 REFLECTIVE_CALLS = {"vars", "globals", "locals", "breakpoint", "get_ipython", "setattr", "delattr"}
 # Names whose mere use is tampering: code from strings, and attribute access by computed names.

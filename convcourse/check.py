@@ -17,6 +17,8 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
+import sys
+from types import FrameType
 from typing import Literal
 
 import torch
@@ -37,7 +39,7 @@ class ForbiddenCall(CheckError):
 
 
 # The operator families an exercise may forbid.
-Family = Literal["convolution", "pooling", "upsampling", "mirror_padding", "maximum", "derivation"]
+Family = Literal["convolution", "pooling", "upsampling", "mirror_padding", "maximum", "derivation", "flop_counting"]
 
 # The operators of each family, by ATen overload-packet name.
 FORBIDDEN_FAMILIES = {
@@ -153,8 +155,16 @@ FORBIDDEN_FAMILIES = {
     # a count to derive from a formula: every operator is refused (building a layer, even on
     # the meta device, runs some), so nothing can be measured
     "derivation": frozenset(),
+    # FLOPs to compute from the layers' shapes: any operator is allowed, except from inside
+    # PyTorch's FLOP counter (recognised by its caller, see _CALLER_FILES)
+    "flop_counting": frozenset(),
 }
 EVERY_OPERATOR = frozenset({"derivation"})  # the families that refuse every operator
+# Families recognised by who runs the operator rather than by which operator runs: an operator
+# dispatched from a frame of this PyTorch file is refused. Frames cannot be forged from Python
+# without compiling code (which the static scan reports), and the counter's own classes,
+# however reached, run there.
+_CALLER_FILES = {"flop_counting": ("torch", "utils", "flop_counter.py")}
 
 # What a student should use instead, shown in the message.
 _ADVICE = {
@@ -164,6 +174,7 @@ _ADVICE = {
     "mirror_padding": "build it with flip and torch.cat, or with an index tensor",
     "maximum": "build the maximum from relu, additions and subtractions only",
     "derivation": "derive the number from the formula with integer arithmetic; do not build the layer or run it",
+    "flop_counting": "compute each layer's FLOPs from its shapes with the formula",
 }
 
 
@@ -172,6 +183,7 @@ class _Forbid(TorchDispatchMode):
         super().__init__()
         self.names = FORBIDDEN_FAMILIES[family]
         self.every = family in EVERY_OPERATOR
+        self.caller = _CALLER_FILES.get(family)
         self.family, self.who = family, who
         self.pushes = 0
 
@@ -188,6 +200,11 @@ class _Forbid(TorchDispatchMode):
             raise ForbiddenCall(
                 f"{self.who} ran a tensor operation (aten.{name}), which this exercise forbids: {_ADVICE[self.family]}"
             )
+        if self.caller and _called_from(self.caller):
+            raise ForbiddenCall(
+                f"{self.who} ran aten.{name} inside PyTorch's FLOP counter (FlopCounterMode), which this "
+                f"exercise forbids: {_ADVICE[self.family]}"
+            )
         if name in self.names:
             raise ForbiddenCall(
                 f"{self.who} called {'an' if self.family[0] in 'aeiou' else 'a'} "
@@ -196,6 +213,24 @@ class _Forbid(TorchDispatchMode):
                 f"forbids: {_ADVICE[self.family]}"
             )
         return func(*args, **(kwargs or {}))
+
+
+def _called_from(parts: tuple[str, ...], depth: int = 64) -> bool:
+    """Whether a frame of the file ending in ``parts`` is among the callers of this one."""
+    suffix = "/" + "/".join(parts)
+    frame: FrameType | None = sys._getframe(2)
+    while frame is not None and depth > 0:
+        if frame.f_code.co_filename.replace("\\", "/").endswith(suffix):
+            return True
+        frame, depth = frame.f_back, depth - 1
+    return False
+
+
+def _count_flops(z):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False):
+        return z + 1
 
 
 class watch(TorchDispatchMode):
@@ -225,6 +260,7 @@ _CANARY = {
     "mirror_padding": lambda z: torch.nn.functional.pad(z, (0, 0, 0, 0), mode="reflect"),
     "maximum": lambda z: torch.amax(z),
     "derivation": lambda z: z + 1,
+    "flop_counting": _count_flops,
 }
 
 

@@ -104,3 +104,28 @@ def test_device_choice():
         with pytest.raises(RuntimeError, match="no CUDA GPU"):
             resolve("cuda")
     assert tolerances("cpu")["atol"] < tolerances("cuda")["atol"]
+
+
+def test_flop_counting_refuses_only_what_runs_inside_the_counter():
+    """ch06.layer_costs may run the network (hooks give the output sizes) but not count with
+    PyTorch's FLOP counter, however it is reached; outside the counter everything is allowed."""
+    from torch.utils import flop_counter
+
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 4 * 4, 3)).eval()
+    X = torch.rand(1, 1, 6, 6)
+
+    def measured(_net, _shape):
+        with flop_counter.FlopCounterMode(display=False) as counter:
+            _net(X)
+        return counter.get_total_flops()
+
+    def aliased(_net, _shape):
+        counter_class = vars(flop_counter)["FlopCounterMode"]  # reached without naming it in code
+        with counter_class(display=False):
+            return _net(X).sum()
+
+    assert call(lambda _net, _shape: _net(X).shape, net, None, forbidden="flop_counting") == (1, 3)
+    for student in (measured, aliased):
+        with pytest.raises(ForbiddenCall) as info:
+            call(student, net, None, name="layer_costs", forbidden="flop_counting")
+        assert str(info.value).startswith("layer_costs ran aten.") and "FLOP counter" in str(info.value)

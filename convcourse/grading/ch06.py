@@ -357,6 +357,7 @@ register(
     ),
     Item(
         "ch06.layer_costs",
+        forbidden="flop_counting",
         cases=_costs_nets,
         run=_run_costs,
         oracle=costs_oracle,

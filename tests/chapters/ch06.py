@@ -154,3 +154,48 @@ def dominant_layers(net, input_shape):
      {"slim_alexnet": _SLIM.replace("def slim_alexnet(c):\n", "def slim_alexnet(c):\n    c = 8\n")},
      {"test_slim_alexnet"}),
 ]
+
+# Shortcuts: the right numbers obtained without the work the text asks for. Each must fail the
+# visible test as well as the hidden one (tests/test_exercises.py checks both).
+SHORTCUTS = [
+    ("FLOPs measured with FlopCounterMode around each layer instead of computed from its shapes",
+     {"layer_costs": '''
+from torch.utils.flop_counter import FlopCounterMode
+
+def layer_costs(net, input_shape):
+    rows = []
+    names = {m: name for name, m in net.named_modules()}
+
+    def hook(layer, inputs, out):
+        with FlopCounterMode(display=False) as counter:
+            layer.forward(*inputs)
+        rows.append((names[layer], sum(p.numel() for p in layer.parameters()), counter.get_total_flops()))
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    try:
+        with torch.no_grad():
+            net(torch.rand(*input_shape, device=next(net.parameters()).device))
+    finally:
+        for h in handles:
+            h.remove()
+    return rows
+'''},
+     {"test_layer_costs"}),
+    ("the whole network run once under the FLOP counter, its per-module table read back",
+     {"layer_costs": '''
+from torch.utils import flop_counter
+
+def layer_costs(net, input_shape):
+    counter = flop_counter.FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        net(torch.rand(*input_shape, device=next(net.parameters()).device))
+    per_module = counter.get_flop_counts()
+    rows = []
+    for name, m in net.named_modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            key = type(net).__name__ + "." + name     # the counter's name for the module
+            rows.append((name, sum(p.numel() for p in m.parameters()), int(sum(per_module.get(key, {}).values()))))
+    return rows
+'''},
+     {"test_layer_costs"}),
+]

@@ -20,6 +20,15 @@ FACTS = [
     (_CH, "tensor([[24., 28., 32.],\n        [44., 48., 52.],\n        [64., 68., 72.]])"),
     # the formula checked against PyTorch
     (_CH, "the formula matches nn.Conv2d on all 500 random configurations"),
+    # the stride figure's arithmetic
+    (_CH, "output (0, 1): 0×0 + 0×1 + 1×2 + 2×3 = 8"),
+    (_CH, "output (1, 0): 0×0 + 6×1 + 0×2 + 0×3 = 6"),
+    # size-keeping padding gives ceil(n / s); the circulating 'correction' gives 5, not 4
+    (_CH, "size-keeping padding: output = ceil(n / s) on all 800 (n, k, s),"),
+    (_CH, "  with the total padding P = 2p, floor((n - k + P + s) / s) = 4"),
+    (_CH, "  the 'correction' floor((n - k + 2p + s) / s) + 1 = 5"),
+    # two 2x2 layers on a 3x3 input: one element that sees all nine
+    (_CH, "input pixels the top element sees: 9 of 9"),
 ]
 
 _PAIR = '''

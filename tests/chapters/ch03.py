@@ -17,6 +17,16 @@ FACTS = [
     (_CH, "nn.Conv2d(1, 64, 4, 2, 1): weight torch.Size([64, 1, 4, 4]), 1088 parameters"),
     (_CH, "nn.Conv2d(64, 128, 4, 2, 1): weight torch.Size([128, 64, 4, 4]), 131200 parameters"),
     (_CH, "FlopCounterMode agrees with 2 k_h k_w c_i h_o w_o c_o on all"),
+    # nn.Conv2d(2, 3, (3, 5), padding=(1, 2)) on a (4, 2, 3, 5) batch
+    (_CH, "input (4, 2, 3, 5) -> output (4, 3, 3, 5)"),
+    (_CH, "weight (3, 2, 3, 5) | bias (3,)"),
+    # three wrong statements refuted on the layer
+    (_CH, "biases: 128 (c_o), not c_o x c_i = 8192"),
+    (_CH, "kernels: 128, each of shape (64, 4, 4): 64 slices of 4x4, one per input channel"),
+    (_CH, "equal to the 2-D convolution: True"),
+    # the exact operation count of one output element
+    (_CH, "c_i=3, 3x3 kernel: 27 multiplications, 27 additions"),
+    (_CH, "FlopCounterMode for this one element: 54 = 2 c_i k_h k_w"),
 ]
 
 _MATMUL_OK = '''

@@ -12,6 +12,13 @@ FACTS = [
                               "          [1.6667, 2.0000, 2.3333, 2.6667],\n"
                               "          [2.3333, 2.6667, 3.0000, 3.3333],\n"
                               "          [3.0000, 3.3333, 3.6667, 4.0000]]]])"),
+    # the (8, 64, 128, 128) batch through plain, grouped, separable and transposed layers
+    ("10_beyond_convolution", "plain: (8, 32, 126, 126) weight (32, 64, 3, 3)"),
+    ("10_beyond_convolution", "grouped (8 groups): (8, 32, 126, 126) weight (32, 8, 3, 3)"),
+    ("10_beyond_convolution", "separable: (8, 32, 126, 126) weights (64, 1, 3, 3) and (32, 64, 1, 1)"),
+    ("10_beyond_convolution", "transposed back: (8, 64, 128, 128) weight (32, 64, 3, 3)"),
+    # max-unpooling puts each maximum back where it was
+    ("10_beyond_convolution", "flat indices of the maxima: [[1, 6], [12, 11]]"),
 ]
 
 _CT_OK = '''

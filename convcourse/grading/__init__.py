@@ -32,7 +32,7 @@ import os
 import sys
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import torch
 from torch import nn
@@ -62,6 +62,16 @@ class Item:
     # names of the student's other answers that the course's references stand in for while this
     # item's cases run (convcourse.reference): the item is judged on its own
     given: dict[str, Callable] = field(default_factory=dict)
+    # wrong answers students are known to give: a failure that matches one is named in feedback
+    misconceptions: tuple[Misconception, ...] = ()
+
+
+class Misconception(NamedTuple):
+    """A known wrong answer, recognised in the grader: ``answer(case)`` is what the mistake
+    returns for a case, ``says`` the sentence that names it (it never shows the right value)."""
+
+    answer: Callable[[Any], Any]
+    says: str
 
 
 _REGISTRY: dict[str, Item] = {}
@@ -115,6 +125,23 @@ def hidden_cases(item: Item, device: torch.device) -> list:
     if key not in _CASES:
         _CASES[key] = item.cases(generator(item.id), device)
     return _CASES[key]
+
+
+def pair(v) -> tuple:
+    """A size given as an int or a pair (as ``nn.Conv2d`` accepts it), as a pair."""
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def fmt_pair(v) -> str:
+    """An int or a pair as the student wrote it: ``3`` or ``(3, 5)``."""
+    return str(v) if isinstance(v, int) else f"({v[0]}, {v[1]})"
+
+
+def int_or_pair(gen: torch.Generator, v_h: int, v_w: int):
+    """The size (v_h, v_w), given as one int at random when both are equal (both forms must work)."""
+    if v_h == v_w and randint(gen, 0, 1):
+        return v_h
+    return (v_h, v_w)
 
 
 def rand(gen: torch.Generator, *shape, device="cpu", low=-1.0, high=1.0, dtype=torch.float32):
@@ -248,7 +275,22 @@ def judge(item: Item, outcomes: list[Outcome], expected: Callable[[int], Any] | 
     for i, o in enumerate(outcomes):
         if o.error is not None:
             raise CheckError(o.error)
-        compare(o.received, expected(i) if expected else item.oracle(o.case), o.what, hidden=True)
+        try:
+            compare(o.received, expected(i) if expected else item.oracle(o.case), o.what, hidden=True)
+        except CheckError as failure:
+            raise CheckError(_named(item, o, str(failure))) from None
+
+
+def _named(item: Item, outcome: Outcome, message: str) -> str:
+    """``message``, followed by the misconception that the wrong answer matches, if one does."""
+    for known in item.misconceptions:
+        try:
+            matches = type(outcome.received) is not bool and bool(outcome.received == known.answer(outcome.case))
+        except Exception:  # noqa: BLE001 - a value that cannot be compared matches nothing
+            matches = False
+        if matches:
+            return f"{message}. {known.says}"
+    return message
 
 
 def _export(value, depth: int = 0):

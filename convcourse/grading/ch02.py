@@ -15,24 +15,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..check import call, check_true, check_value
-from . import Item, rand, randint, register
-
-
-def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
-
-
-def _maybe_pair(gen, v_h, v_w):
-    """The same number given as an int, or a pair, at random (a pair when they differ)."""
-    if v_h == v_w and randint(gen, 0, 1):
-        return v_h
-    return (v_h, v_w)
+from . import Item, Misconception, int_or_pair, pair, rand, randint, register
 
 
 def _torch_out_shape(n, k, p=0, s=1, d=1):
     """PyTorch's output shape (h, w) for one channel, computed on the meta device (no data)."""
-    x = torch.empty(1, 1, *_pair(n), device="meta")
-    w = torch.empty(1, 1, *_pair(k), device="meta")
+    x = torch.empty(1, 1, *pair(n), device="meta")
+    w = torch.empty(1, 1, *pair(k), device="meta")
     return tuple(F.conv2d(x, w, stride=s, padding=p, dilation=d).shape[-2:])
 
 
@@ -77,7 +66,7 @@ def _shape_cases(gen, device):
         d = (randint(gen, 1, 3), randint(gen, 1, 3))
         if randint(gen, 0, 1):  # square configurations, as ints or pairs
             n, k, p, s, d = ((v[0], v[0]) for v in (n, k, p, s, d))
-        args = tuple(_maybe_pair(gen, *v) for v in (n, k, p, s, d))
+        args = tuple(int_or_pair(gen, *v) for v in (n, k, p, s, d))
         if _valid(*args):
             cases.append(args)
     return [ShapeCase(*case) for case in cases]
@@ -105,6 +94,19 @@ def _run_shape(fn, case: ShapeCase):
         f"conv_output_shape({_describe_shape(case)}) should return a pair (o_h, o_w), received {out!r}"[:200],
     )
     return tuple(out)
+
+
+def _stride_counted_twice(case: ShapeCase) -> tuple:
+    """What the circulating 'correction' (n - k + 2p + s)/s + 1 gives, per axis."""
+    axes = zip(*(pair(v) for v in case))  # (n, k, p, s, d) along each axis
+    return tuple((n + 2 * p - d * (k - 1) - 1 + s) // s + 1 for n, k, p, s, d in axes)
+
+
+STRIDE_TWICE = Misconception(
+    _stride_counted_twice,
+    "These are the sizes that (n - k + 2p + s)/s + 1 gives, a formula that counts the stride "
+    "twice; along each axis the size is floor((n + 2p - d(k - 1) - 1)/s) + 1",
+)
 
 
 def _compare_values(received, expected, what, hidden=True):
@@ -138,10 +140,10 @@ def _same_cases(gen, device):
     for _ in range(5):
         k = (randint(gen, 1, 7), randint(gen, 1, 7))
         d = (randint(gen, 1, 3), randint(gen, 1, 3))
-        cases.append((_maybe_pair(gen, *k), _maybe_pair(gen, *d)))
+        cases.append((int_or_pair(gen, *k), int_or_pair(gen, *d)))
     out = []
     for k, d in cases:
-        kh, kw = _pair(k)
+        kh, kw = pair(k)
         h, w = randint(gen, 6, 11), randint(gen, 6, 11)
         out.append(SameCase(k, d, rand(gen, 1, 1, h, w, device=device), rand(gen, 1, 1, kh, kw, device=device)))
     return out
@@ -201,8 +203,8 @@ def _pad_stride_cases(gen, device):
     while len(fixed) < 18:
         nh, nw = randint(gen, 1, 12), randint(gen, 1, 12)
         kh, kw = randint(gen, 1, 5), randint(gen, 1, 5)
-        p = _maybe_pair(gen, randint(gen, 0, 2), randint(gen, 0, 2))
-        s = _maybe_pair(gen, randint(gen, 1, 4), randint(gen, 1, 4))
+        p = int_or_pair(gen, randint(gen, 0, 2), randint(gen, 0, 2))
+        s = int_or_pair(gen, randint(gen, 1, 4), randint(gen, 1, 4))
         if _valid((nh, nw), (kh, kw), p, s):
             fixed.append(((nh, nw), (kh, kw), p, s))
     return [PadStrideCase(rand(gen, *xs, device=device), rand(gen, *ks, device=device), p, s) for xs, ks, p, s in fixed]
@@ -307,13 +309,13 @@ def _reflect_cases(gen, device):
     for _ in range(4):
         h, w = randint(gen, 2, 9), randint(gen, 2, 9)
         lead = [randint(gen, 1, 3) for _ in range(randint(gen, 0, 2))]
-        shapes.append(((*lead, h, w), _maybe_pair(gen, randint(gen, 0, h - 1), randint(gen, 0, w - 1))))
+        shapes.append(((*lead, h, w), int_or_pair(gen, randint(gen, 0, h - 1), randint(gen, 0, w - 1))))
     return [ReflectCase(rand(gen, *s, device=device), p) for s, p in shapes]
 
 
 def _reflect_oracle(case: ReflectCase):
     X = case.X
-    ph, pw = _pair(case.padding)
+    ph, pw = pair(case.padding)
     X3 = X.reshape(-1, *X.shape[-2:])
     return F.pad(X3, (pw, pw, ph, ph), mode="reflect").reshape(
         *X.shape[:-2], X.shape[-2] + 2 * ph, X.shape[-1] + 2 * pw
@@ -324,6 +326,7 @@ register(
     Item(
         "ch02.conv_output_shape",
         forbidden="derivation",
+        misconceptions=(STRIDE_TWICE,),
         cases=_shape_cases,
         run=_run_shape,
         oracle=lambda c: _torch_out_shape(*c),

@@ -15,17 +15,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .. import reference
 from ..check import CheckError, call, check_true, check_value, watch
-from . import Item, rand, randint, register
-
-
-def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
-
-
-def _maybe_pair(gen, a, b):
-    if a == b and randint(gen, 0, 1):
-        return a
-    return (a, b)
+from . import Item, Misconception, int_or_pair, pair, rand, randint, register
 
 
 def _compare_values(received, expected, what, hidden=True):
@@ -146,9 +136,9 @@ def _matmul_cases(gen, device):
     while len(fixed) < 16:
         nh, nw = randint(gen, 1, 10), randint(gen, 1, 10)
         kh, kw = randint(gen, 1, 5), randint(gen, 1, 5)
-        s = _maybe_pair(gen, randint(gen, 1, 3), randint(gen, 1, 3))
-        p = _maybe_pair(gen, randint(gen, 0, 2), randint(gen, 0, 2))
-        ph, pw = _pair(p)
+        s = int_or_pair(gen, randint(gen, 1, 3), randint(gen, 1, 3))
+        p = int_or_pair(gen, randint(gen, 0, 2), randint(gen, 0, 2))
+        ph, pw = pair(p)
         if nh + 2 * ph >= kh and nw + 2 * pw >= kw:
             fixed.append((randint(gen, 1, 3), randint(gen, 1, 4), (nh, nw), randint(gen, 1, 4), (kh, kw), s, p))
     return [
@@ -211,11 +201,11 @@ def _cost_cases(gen, device, n=40):
     ]
     while len(cases) < n:
         ci, co = randint(gen, 1, 512), randint(gen, 1, 512)
-        k = _maybe_pair(gen, randint(gen, 1, 7), randint(gen, 1, 7))
-        size = _maybe_pair(gen, randint(gen, 1, 224), randint(gen, 1, 224))
-        s = _maybe_pair(gen, randint(gen, 1, 4), randint(gen, 1, 4))
-        p = _maybe_pair(gen, randint(gen, 0, 3), randint(gen, 0, 3))
-        if all(n_ + 2 * p_ >= k_ for n_, p_, k_ in zip(_pair(size), _pair(p), _pair(k))):
+        k = int_or_pair(gen, randint(gen, 1, 7), randint(gen, 1, 7))
+        size = int_or_pair(gen, randint(gen, 1, 224), randint(gen, 1, 224))
+        s = int_or_pair(gen, randint(gen, 1, 4), randint(gen, 1, 4))
+        p = int_or_pair(gen, randint(gen, 0, 3), randint(gen, 0, 3))
+        if all(n_ + 2 * p_ >= k_ for n_, p_, k_ in zip(pair(size), pair(p), pair(k))):
             cases.append((ci, co, k, size, s, p))
     return [CostCase(*case) for case in cases]
 
@@ -227,7 +217,7 @@ def _meta_layer(ci, co, k, s=1, p=0, bias=True, groups=1, dtype=torch.float32):
 def _flops_oracle(case: CostCase):
     layer = _meta_layer(case.c_i, case.c_o, case.kernel_size, case.stride, case.padding)
     with FlopCounterMode(display=False) as counter:
-        layer(torch.empty(1, case.c_i, *_pair(case.input_size), device="meta"))
+        layer(torch.empty(1, case.c_i, *pair(case.input_size), device="meta"))
     return int(counter.get_total_flops())
 
 
@@ -264,7 +254,7 @@ def _params_cases(gen, device):
             (
                 randint(gen, 1, 512),
                 randint(gen, 1, 512),
-                _maybe_pair(gen, randint(gen, 1, 7), randint(gen, 1, 7)),
+                int_or_pair(gen, randint(gen, 1, 7), randint(gen, 1, 7)),
                 bool(randint(gen, 0, 1)),
             )
         )
@@ -273,6 +263,29 @@ def _params_cases(gen, device):
 
 def _params_oracle(case: ParamsCase):
     return sum(p.numel() for p in _meta_layer(case.c_i, case.c_o, case.kernel_size, bias=case.bias).parameters())
+
+
+def _bias_per_channel_pair(case: ParamsCase) -> int:
+    """The count with c_o x c_i biases, a common mistake."""
+    k_h, k_w = pair(case.kernel_size)
+    return case.c_o * case.c_i * k_h * k_w + (case.c_o * case.c_i if case.bias else 0)
+
+
+def _multiply_adds(case: CostCase) -> int:
+    """The FLOPs with each multiply-add counted once, a common mistake."""
+    (k_h, k_w), (n_h, n_w), (s_h, s_w), (p_h, p_w) = (
+        pair(v) for v in (case.kernel_size, case.input_size, case.stride, case.padding)
+    )
+    o_h, o_w = (n_h + 2 * p_h - k_h) // s_h + 1, (n_w + 2 * p_w - k_w) // s_w + 1
+    return k_h * k_w * case.c_i * o_h * o_w * case.c_o
+
+
+BIASES = Misconception(
+    _bias_per_channel_pair, "This count has c_o x c_i biases; a layer has one bias per output channel, c_o in all"
+)
+MULTIPLY_ADDS = Misconception(
+    _multiply_adds, "This is the number of multiply-adds; the convention counts each as two FLOPs"
+)
 
 
 def _run_params(fn, case: ParamsCase):
@@ -306,7 +319,7 @@ def _memory_cases(gen, device):
 def _memory_oracle(c: MemoryCase):
     """Bytes of the real parameters, the real output, and the real parameter gradients (meta device)."""
     layer = _meta_layer(c.c_i, c.c_o, c.kernel_size, c.stride, c.padding, dtype=c.dtype)
-    Y = layer(torch.empty(c.batch, c.c_i, *_pair(c.input_size), device="meta", dtype=c.dtype))
+    Y = layer(torch.empty(c.batch, c.c_i, *pair(c.input_size), device="meta", dtype=c.dtype))
     Y.sum().backward()
     params = list(layer.parameters())
     return {
@@ -375,7 +388,7 @@ def _grouped_cases(gen, device):
             (
                 g * randint(gen, 1, 16),
                 g * randint(gen, 1, 16),
-                _maybe_pair(gen, randint(gen, 1, 7), randint(gen, 1, 7)),
+                int_or_pair(gen, randint(gen, 1, 7), randint(gen, 1, 7)),
                 g,
                 bool(randint(gen, 0, 1)),
             )
@@ -398,7 +411,7 @@ def _separable_cases(gen, device):
             (
                 randint(gen, 1, 256),
                 randint(gen, 1, 256),
-                _maybe_pair(gen, randint(gen, 1, 7), randint(gen, 1, 7)),
+                int_or_pair(gen, randint(gen, 1, 7), randint(gen, 1, 7)),
                 bool(randint(gen, 0, 1)),
             )
         )
@@ -449,6 +462,7 @@ register(
     Item(
         "ch03.conv2d_flops",
         forbidden="derivation",
+        misconceptions=(MULTIPLY_ADDS,),
         cases=_cost_cases,
         run=_run_flops,
         oracle=_flops_oracle,
@@ -458,6 +472,7 @@ register(
     Item(
         "ch03.conv2d_params",
         forbidden="derivation",
+        misconceptions=(BIASES,),
         cases=_params_cases,
         run=_run_params,
         oracle=_params_oracle,

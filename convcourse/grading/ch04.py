@@ -12,15 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ..check import FORBIDDEN_FAMILIES, call, check_true, check_value, watch
-from . import Item, rand, randint, register
-
-
-def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
-
-
-def _fmt(v):
-    return str(v) if isinstance(v, int) else f"({v[0]}, {v[1]})"
+from . import Item, fmt_pair, pair, rand, randint, register
 
 
 class PoolCase(NamedTuple):
@@ -39,10 +31,10 @@ class AvgPoolCase(NamedTuple):
 
 
 def _describe_pool(case: PoolCase | AvgPoolCase):
-    stride = "default" if case.stride is None else _fmt(case.stride)
+    stride = "default" if case.stride is None else fmt_pair(case.stride)
     text = (
-        f"input {'x'.join(map(str, case.X.shape))}, kernel {_fmt(case.kernel_size)}, stride {stride}, "
-        f"padding {_fmt(case.padding)}"
+        f"input {'x'.join(map(str, case.X.shape))}, kernel {fmt_pair(case.kernel_size)}, stride {stride}, "
+        f"padding {fmt_pair(case.padding)}"
     )
     if isinstance(case, AvgPoolCase):
         text += f", count_include_pad={case.count_include_pad}"
@@ -190,7 +182,7 @@ def _cost_oracle(case: PoolOpsCase):
     """Window outputs counted by PyTorch itself (meta tensors: shapes only), times k_h*k_w - 1."""
     shape, k, s, p = case
     out = F.max_pool2d(torch.empty(shape, device="meta"), k, stride=s, padding=p)
-    kh, kw = _pair(k)
+    kh, kw = pair(k)
     return out.numel() * (kh * kw - 1)
 
 
@@ -248,8 +240,8 @@ register(
         oracle=_cost_oracle,
         compare=check_value,
         describe=lambda c: (
-            f"input {c.shape}, kernel {_fmt(c.kernel_size)}, "
-            f"stride {'default' if c.stride is None else _fmt(c.stride)}, padding {_fmt(c.padding)}"
+            f"input {c.shape}, kernel {fmt_pair(c.kernel_size)}, "
+            f"stride {'default' if c.stride is None else fmt_pair(c.stride)}, padding {fmt_pair(c.padding)}"
         ),
     ),
 )

@@ -12,18 +12,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..check import call, check_true, check_value
-from . import Item, rand, randint, register
+from . import Item, fmt_pair, pair, rand, randint, register
 
 
-def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
-
-
-def _fmt(v):
-    return str(v) if isinstance(v, int) else f"({v[0]}, {v[1]})"
-
-
-def _maybe_pair(gen, a, b):
+def _random_size(gen, a, b):
     """An int or, half of the time, a pair of ints, each in [a, b]."""
     if randint(gen, 0, 1):
         return randint(gen, a, b)
@@ -89,7 +81,7 @@ def _ct_strided_cases(gen, device):
 def _describe_ct(c: TransposeCase):
     return (
         f"input {'x'.join(map(str, c.X.shape))}, weight {'x'.join(map(str, c.W.shape))}, "
-        f"stride {_fmt(c.stride)}, padding {_fmt(c.padding)}"
+        f"stride {fmt_pair(c.stride)}, padding {fmt_pair(c.padding)}"
     )
 
 
@@ -118,7 +110,7 @@ class SizeCase(NamedTuple):
 def _size_oracle(case):
     """PyTorch's own output size, from a shape-only (meta) transposed convolution."""
     (h, w), k, s, p, d, op = case
-    kh, kw = _pair(k)
+    kh, kw = pair(k)
     out = F.conv_transpose2d(
         torch.empty(1, 1, h, w, device="meta"),
         torch.empty(1, 1, kh, kw, device="meta"),
@@ -151,15 +143,15 @@ def _size_cases(gen, device):
     ]
     cases = [SizeCase(*case) for case in fixed]
     while len(cases) < 30:
-        s, d = _maybe_pair(gen, 1, 4), _maybe_pair(gen, 1, 3)
-        smax = [max(a, b) for a, b in zip(_pair(s), _pair(d))]
+        s, d = _random_size(gen, 1, 4), _random_size(gen, 1, 3)
+        smax = [max(a, b) for a, b in zip(pair(s), pair(d))]
         op = (
             randint(gen, 0, min(smax) - 1)
             if randint(gen, 0, 1)
             else (randint(gen, 0, smax[0] - 1), randint(gen, 0, smax[1] - 1))
         )
         case = SizeCase(
-            (randint(gen, 1, 12), randint(gen, 1, 12)), _maybe_pair(gen, 1, 5), s, _maybe_pair(gen, 0, 3), d, op
+            (randint(gen, 1, 12), randint(gen, 1, 12)), _random_size(gen, 1, 5), s, _random_size(gen, 0, 3), d, op
         )
         if _valid(case):
             cases.append(case)
@@ -178,8 +170,8 @@ def _run_size(fn, case: SizeCase):
 def _describe_size(c: SizeCase):
     h, w = c.input_hw
     return (
-        f"input {h}x{w}, kernel {_fmt(c.kernel_size)}, stride {_fmt(c.stride)}, padding {_fmt(c.padding)}, "
-        f"dilation {_fmt(c.dilation)}, output_padding {_fmt(c.output_padding)}"
+        f"input {h}x{w}, kernel {fmt_pair(c.kernel_size)}, stride {fmt_pair(c.stride)}, padding {fmt_pair(c.padding)}, "
+        f"dilation {fmt_pair(c.dilation)}, output_padding {fmt_pair(c.output_padding)}"
     )
 
 
@@ -203,13 +195,13 @@ def _up_cases(gen, device):
     ]
     for _ in range(3):
         configs.append(
-            ((randint(gen, 1, 2), randint(gen, 1, 3), randint(gen, 1, 7), randint(gen, 1, 7)), _maybe_pair(gen, 1, 4))
+            ((randint(gen, 1, 2), randint(gen, 1, 3), randint(gen, 1, 7), randint(gen, 1, 7)), _random_size(gen, 1, 4))
         )
     return [UpCase(rand(gen, *shape, device=device, low=-2, high=2), s) for shape, s in configs]
 
 
 def _describe_up(c: UpCase):
-    return f"input {'x'.join(map(str, c.X.shape))}, scale_factor {_fmt(c.scale_factor)}"
+    return f"input {'x'.join(map(str, c.X.shape))}, scale_factor {fmt_pair(c.scale_factor)}"
 
 
 def _run_up(name):
@@ -239,7 +231,7 @@ def _sep_cases(gen, device):
         (128, 256, (1, 7), True),
     ]
     for _ in range(3):
-        cases.append((randint(gen, 1, 96), randint(gen, 1, 96), _maybe_pair(gen, 1, 7), bool(randint(gen, 0, 1))))
+        cases.append((randint(gen, 1, 96), randint(gen, 1, 96), _random_size(gen, 1, 7), bool(randint(gen, 0, 1))))
     return [SepCase(*case) for case in cases]
 
 
@@ -254,7 +246,7 @@ def _sep_oracle(case):
 
 
 def _describe_sep(c: SepCase):
-    return f"c_in={c.c_in}, c_out={c.c_out}, kernel {_fmt(c.kernel_size)}, bias={c.bias}"
+    return f"c_in={c.c_in}, c_out={c.c_out}, kernel {fmt_pair(c.kernel_size)}, bias={c.bias}"
 
 
 register(

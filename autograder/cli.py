@@ -92,6 +92,14 @@ def cmd_feedback(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from .classreport import class_report
+
+    page = class_report(_settings(args), args.assignments)
+    print(f"wrote {page}")
+    return 0
+
+
 def cmd_export(args) -> int:
     from .export import export
 
@@ -186,6 +194,10 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("assignments", nargs="*")
     f.add_argument("--student", action="append")
     f.set_defaults(func=cmd_feedback)
+
+    r = sub.add_parser("report", parents=[common], help="write the class report WORKDIR/report/index.html")
+    r.add_argument("assignments", nargs="*")
+    r.set_defaults(func=cmd_report)
 
     e = sub.add_parser("export", parents=[common], help="write grades.csv and grades_by_item.csv")
     e.add_argument("--out", type=Path, default=None, help="folder for the CSV files (default: WORKDIR)")

@@ -36,7 +36,7 @@ def failure_message(cell) -> str | None:
     return None
 
 
-def _graded_cells(path: Path) -> dict:
+def graded_cells(path: Path) -> dict:
     """The graded cells of a notebook by grade id, in notebook order."""
     nb = nbformat.read(str(path), as_version=4)
     return {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
@@ -114,7 +114,7 @@ def feedback(settings: Settings, assignments: list[str] | None = None, students:
     written = []
     for (student, assignment, notebook), items in sorted(grouped.items()):
         nb_path = settings.workdir / "autograded" / student / assignment / f"{notebook}.ipynb"
-        cells = _graded_cells(nb_path) if nb_path.exists() else {}
+        cells = graded_cells(nb_path) if nb_path.exists() else {}
         source = SOLUTIONS / assignment / f"{notebook}.ipynb"  # titles from the course, never the student
         headings = _headings(nbformat.read(str(source), as_version=4)) if source.exists() else ("", {})
         out = settings.workdir / "feedback" / student / assignment / f"{notebook}.html"

@@ -32,7 +32,7 @@ class Outcome:
 REPORT = "autograde-report.json"
 
 
-def _previous(settings: Settings) -> dict[tuple[str, str], dict]:
+def previous_outcomes(settings: Settings) -> dict[tuple[str, str], dict]:
     """The submissions of the last report, by (student, assignment); nothing if it is missing or
     unreadable (read without following links, and bounded)."""
     try:
@@ -55,7 +55,7 @@ def _texts(value) -> list[str]:
 
 def carry_over(settings: Settings, outcomes: list[Outcome]) -> None:
     """A submission this run skipped keeps the flags, reasons and time of its last grading."""
-    previous = _previous(settings)
+    previous = previous_outcomes(settings)
     for o in outcomes:
         last = previous.get((o.student, o.assignment))
         if o.status != "skipped" or last is None:
@@ -69,7 +69,7 @@ def carry_over(settings: Settings, outcomes: list[Outcome]) -> None:
 
 def write_report(settings: Settings, outcomes: list[Outcome]) -> None:
     """``autograde-report.json``: this run's outcomes, and the earlier report's other submissions."""
-    entries = _previous(settings)
+    entries = previous_outcomes(settings)
     entries.update({(o.student, o.assignment): asdict(o) for o in outcomes})
     report = {
         "device": settings.device,

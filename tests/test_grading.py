@@ -13,6 +13,7 @@ import re
 import nbformat
 import pytest
 
+from autograder.cli import main
 from autograder.config import SOLUTIONS, Settings
 from autograder.export import export, item_grades
 from autograder.feedback import feedback
@@ -158,3 +159,28 @@ def test_every_wrong_answer_loses_exactly_its_points(assignment, tmp_path):
     per_item = _by_student(settings, assignment)
     for i, (name, replace, failing) in enumerate(wrong):
         assert {k for k, v in per_item[f"wrong{i:02d}"].items() if v < pts[k]} == set(failing), name
+
+
+def test_class_report_matches_the_gradebook(ch01_class):
+    """`course report`: per item, the students with full points and the most frequent reasons;
+    the flagged submissions with their reasons; a score figure. Numbers checked against the gradebook."""
+    from bs4 import BeautifulSoup
+
+    settings, _ = ch01_class
+    assert main(["report", "--workdir", str(settings.workdir)]) == 0
+    page = settings.workdir / "report" / "index.html"
+    soup = BeautifulSoup(page.read_text(), "html.parser")
+    items_table, flags_table = soup.select("section#ch01 table")
+    rows = {tr.find_all("td")[0].text: tr.find_all("td") for tr in items_table.select("tbody tr")}
+    grades = [g for g in item_grades(settings) if g.assignment == "ch01"]
+    assert set(rows) == {g.item for g in grades}
+    for item, cells in rows.items():
+        mine = [g for g in grades if g.item == item]
+        full = sum(g.score >= g.max_score for g in mine)
+        assert cells[2].text == f"{full} of {len(mine)}", item
+        shown = sum(int(li.text.split(" × ")[0]) for li in cells[3].select("li"))
+        assert shown <= len(mine) - full and (shown == 0) == (full == len(mine)), item
+    assert re.search(r"1 × (CheckError: )?corr2d is still the placeholder", rows["test_corr2d"][3].text)  # bob's blank
+    flagged = {tr.find_all("td")[0].text for tr in flags_table.select("tbody tr")}
+    assert flagged == {"dave", "erin", "frank"}
+    assert (page.parent / "ch01.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -239,26 +239,18 @@ class ParamsCase(NamedTuple):
     bias: bool
 
 
-def _params_cases(gen, device):
-    cases = [
-        (1, 64, 4, True),
-        (64, 128, 4, True),
-        (3, 2, 3, True),
-        (3, 2, 3, False),
-        (7, 5, (1, 3), True),
-        (1, 1, 1, False),
-        (256, 512, 3, True),
-    ]
+def _params_case_list(gen, fixed: list[tuple], c_max: int) -> list[ParamsCase]:
+    """The ``fixed`` cases, then 10 random layers with up to ``c_max`` channels in and out."""
+    cases = list(fixed)
     for _ in range(10):
-        cases.append(
-            (
-                randint(gen, 1, 512),
-                randint(gen, 1, 512),
-                int_or_pair(gen, randint(gen, 1, 7), randint(gen, 1, 7)),
-                bool(randint(gen, 0, 1)),
-            )
-        )
+        c_i, c_o = randint(gen, 1, c_max), randint(gen, 1, c_max)
+        cases.append((c_i, c_o, int_or_pair(gen, randint(gen, 1, 7), randint(gen, 1, 7)), bool(randint(gen, 0, 1))))
     return [ParamsCase(*case) for case in cases]
+
+
+def _params_cases(gen, device):
+    fixed = [(1, 64, 4, True), (64, 128, 4, True), (3, 2, 3, True), (3, 2, 3, False), (7, 5, (1, 3), True)]
+    return _params_case_list(gen, [*fixed, (1, 1, 1, False), (256, 512, 3, True)], c_max=512)
 
 
 def _params_oracle(case: ParamsCase):
@@ -405,17 +397,8 @@ def _run_grouped(fn, case: GroupedCase):
 
 
 def _separable_cases(gen, device):
-    cases = [(3, 16, 3, False), (3, 16, 3, True), (32, 64, 3, True), (1, 1, 1, False), (8, 4, (3, 5), True)]
-    for _ in range(10):
-        cases.append(
-            (
-                randint(gen, 1, 256),
-                randint(gen, 1, 256),
-                int_or_pair(gen, randint(gen, 1, 7), randint(gen, 1, 7)),
-                bool(randint(gen, 0, 1)),
-            )
-        )
-    return [ParamsCase(*case) for case in cases]
+    fixed = [(3, 16, 3, False), (3, 16, 3, True), (32, 64, 3, True), (1, 1, 1, False), (8, 4, (3, 5), True)]
+    return _params_case_list(gen, fixed, c_max=256)
 
 
 def _separable_oracle(case: ParamsCase):

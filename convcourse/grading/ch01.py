@@ -34,7 +34,11 @@ class CorrCase(NamedTuple):
 
 
 def corr_cases(gen, device):
-    return [CorrCase(rand(gen, *xs, device=device), rand(gen, *ks, device=device)) for xs, ks in _shapes(gen)]
+    """Random cases in float32, and one in float64: the output must follow the input's dtype (and
+    device), as code that creates its output with ``dtype=X.dtype, device=X.device`` does."""
+    cases = [CorrCase(rand(gen, *xs, device=device), rand(gen, *ks, device=device)) for xs, ks in _shapes(gen)]
+    wide = torch.float64
+    return [*cases, CorrCase(rand(gen, 5, 6, device=device, dtype=wide), rand(gen, 2, 3, device=device, dtype=wide))]
 
 
 def _flip_oracle(case: CorrCase):

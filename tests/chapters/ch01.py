@@ -29,7 +29,7 @@ FACTS = [
 _CORR_OK = '''
 def corr2d(X, K):
     h, w = K.shape
-    Y = torch.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1), device=X.device)
+    Y = torch.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1), dtype=X.dtype, device=X.device)
     for i in range(Y.shape[0]):
         for j in range(Y.shape[1]):
             Y[i, j] = (X[i:i + h, j:j + w] * K).sum()
@@ -37,6 +37,9 @@ def corr2d(X, K):
 '''
 
 WRONG = [
+    ("output always float32 (created without dtype=X.dtype): right numbers, wrong dtype for float64",
+     {"corr2d": _CORR_OK.replace("dtype=X.dtype, ", "")},
+     {"test_corr2d"}),
     ("true convolution instead of cross-correlation",
      {"corr2d": _CORR_OK.replace("* K).sum()", "* K.flip(0, 1)).sum()")},
      # the answers that call corr2d are tested with the course's corr2d: only corr2d loses points

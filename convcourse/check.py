@@ -215,14 +215,15 @@ class _Forbid(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def _called_from(parts: tuple[str, ...], depth: int = 64) -> bool:
-    """Whether a frame of the file ending in ``parts`` is among the callers of this one."""
+def _called_from(parts: tuple[str, ...]) -> bool:
+    """Whether a frame of the file ending in ``parts`` is among the callers of this one (the
+    whole stack: frames a student's code adds in between cannot push it out of reach)."""
     suffix = "/" + "/".join(parts)
     frame: FrameType | None = sys._getframe(2)
-    while frame is not None and depth > 0:
+    while frame is not None:
         if frame.f_code.co_filename.replace("\\", "/").endswith(suffix):
             return True
-        frame, depth = frame.f_back, depth - 1
+        frame = frame.f_back
     return False
 
 

@@ -103,8 +103,8 @@ def cmd_report(args) -> int:
 def cmd_export(args) -> int:
     from .export import export
 
-    grades, by_item = export(_settings(args), args.out, roster=args.roster)
-    print(f"wrote {grades} and {by_item}")
+    grades, by_item = export(_settings(args), args.out, roster=args.roster, lms=args.lms)
+    print(f"wrote {grades} and {by_item}" + (f" and grades-{args.lms}.csv" if args.lms else ""))
     return 0
 
 
@@ -202,6 +202,9 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", parents=[common], help="write grades.csv and grades_by_item.csv")
     e.add_argument("--out", type=Path, default=None, help="folder for the CSV files (default: WORKDIR)")
     e.add_argument("--roster", type=Path, help="a CSV file with columns id, name, email: a row for every student on it")
+    e.add_argument(
+        "--lms", choices=("canvas", "moodle"), help="also write grades-LMS.csv in that system's import layout"
+    )
     e.set_defaults(func=cmd_export)
     return p
 

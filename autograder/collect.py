@@ -33,6 +33,7 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 from .config import Settings, notebooks_by_assignment
 from .release import CourseError
@@ -52,9 +53,14 @@ _COPY = re.compile(r"^(?P<stem>.+?)(?:-\d{1,3}| ?\(\d{1,3}\))$")  # ch01-1 (Canv
 _ATTEMPT = re.compile(r"^\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}$")  # Blackboard's attempt time
 
 
-def read_roster(path: Path) -> dict[str, str]:
-    """A roster CSV with the columns ``id`` and ``name`` (``email`` optional): every name, email
-    and id, lowered and with single spaces, to the student id."""
+class RosterRow(NamedTuple):
+    id: str
+    name: str
+    email: str
+
+
+def roster_rows(path: Path) -> list[RosterRow]:
+    """The students of a roster CSV with the columns ``id`` and ``name`` (``email`` optional)."""
     import csv
 
     try:
@@ -64,14 +70,22 @@ def read_roster(path: Path) -> dict[str, str]:
     rows = list(csv.DictReader(text.splitlines()))
     if not rows or "id" not in rows[0] or "name" not in rows[0]:
         raise CourseError(f"roster {path}: expected a CSV file with the columns id, name (and email)")
-    roster: dict[str, str] = {}
+    out = []
     for row in rows:
         sid = (row.get("id") or "").strip()
         if not _STUDENT.match(sid):
             raise CourseError(f"roster {path}: {sid!r} is not a usable student id")
-        for key in (sid, row.get("name"), row.get("email")):
-            if key and key.strip():
-                roster[" ".join(key.split()).lower()] = sid
+        out.append(RosterRow(sid, " ".join((row.get("name") or "").split()), (row.get("email") or "").strip()))
+    return out
+
+
+def read_roster(path: Path) -> dict[str, str]:
+    """Every name, email and id of a roster, lowered and with single spaces, to the student id."""
+    roster: dict[str, str] = {}
+    for row in roster_rows(path):
+        for key in row:
+            if key:
+                roster[" ".join(key.split()).lower()] = row.id
     return roster
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook
 
-from .collect import read_roster
+from .collect import RosterRow, roster_rows
 from .config import COURSE_ID, Settings
 
 
@@ -55,26 +55,61 @@ def item_grades(settings: Settings) -> list[ItemGrade]:
     return sorted(rows, key=lambda r: (r.student, r.assignment, r.notebook, r.item))
 
 
-def export(settings: Settings, out_dir: Path | None = None, roster: Path | None = None) -> tuple[Path, Path]:
+def export(
+    settings: Settings, out_dir: Path | None = None, roster: Path | None = None, lms: str | None = None
+) -> tuple[Path, Path]:
     """Write grades.csv and grades_by_item.csv into ``out_dir`` (default: the working folder);
-    a ``roster`` CSV (as for ``collect``) adds a row for each of its students."""
+    a ``roster`` CSV (as for ``collect``) adds a row for each of its students; ``lms`` (canvas or
+    moodle) also writes ``grades-<lms>.csv`` in that system's grade import layout."""
     out_dir = Path(out_dir or settings.workdir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = item_grades(settings)
-    extra = set(read_roster(Path(roster)).values()) if roster else set()
+    people = {row.id: row for row in roster_rows(Path(roster))} if roster else {}
+    totals = _totals(rows, _students(settings) | set(people), _assignment_max(settings, rows))
     grades = out_dir / "grades.csv"
-    with grades.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["student", "assignment", "score", "max_score"])
-        w.writerows(_totals(rows, _students(settings) | extra, _assignment_max(settings, rows)))
+    _write_csv(grades, [["student", "assignment", "score", "max_score"], *totals])
     by_item = out_dir / "grades_by_item.csv"
-    with by_item.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["student", "assignment", "notebook", "item", "score", "max_score"])
-        for r in rows:
-            shown = MANUAL if r.needs_manual else _num(r.score)
-            w.writerow([r.student, r.assignment, r.notebook, r.item, shown, _num(r.max_score)])
+    header = ["student", "assignment", "notebook", "item", "score", "max_score"]
+    _write_csv(by_item, [header, *(_item_row(r) for r in rows)])
+    if lms:
+        _write_csv(out_dir / f"grades-{lms}.csv", lms_table(lms, totals, people))
     return grades, by_item
+
+
+def _item_row(r: ItemGrade) -> list[str]:
+    shown = MANUAL if r.needs_manual else _num(r.score)
+    return [r.student, r.assignment, r.notebook, r.item, shown, _num(r.max_score)]
+
+
+def _write_csv(path: Path, rows: list[list[str]]) -> None:
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows(rows)
+
+
+
+def lms_table(lms: str, totals: list[list[str]], people: dict[str, RosterRow]) -> list[list[str]]:
+    """grades.csv's totals as one row per student and one column per assignment, in the layout
+    of Canvas's gradebook import (Student, ID, SIS User ID, SIS Login ID, Section, then the
+    assignments, and a Points Possible row) or Moodle's CSV grade import (ID number, Email
+    address, Full name, then the assignments). A total that is not a number (not submitted,
+    needs manual grading) is left empty, so that the import sets nothing for it."""
+    assignments = sorted({row[1] for row in totals})
+    maxima = {row[1]: row[3] for row in totals}
+    scores: dict[str, dict[str, str]] = {}
+    for student, assignment, score, _ in totals:
+        scores.setdefault(student, {})[assignment] = score if score not in (MANUAL, NOT_SUBMITTED) else ""
+    table = []
+    for student in sorted(scores):
+        person = people.get(student, RosterRow(student, student, ""))
+        marks = [scores[student].get(a, "") for a in assignments]
+        if lms == "canvas":
+            table.append([person.name or student, "", student, person.email, "", *marks])
+        else:
+            table.append([student, person.email, person.name or student, *marks])
+    if lms == "canvas":
+        header = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *assignments]
+        return [header, ["Points Possible", "", "", "", "", *(maxima[a] for a in assignments)], *table]
+    return [["ID number", "Email address", "Full name", *assignments], *table]
 
 
 def _students(settings: Settings) -> set[str]:

@@ -61,3 +61,25 @@ def test_a_bad_roster_is_named_and_nothing_is_written(tmp_path, capsys):
     assert main(["export", "--workdir", str(settings.workdir), "--roster", str(roster)]) == 2
     assert str(roster) in capsys.readouterr().err
     assert not (settings.workdir / "grades.csv").exists()
+
+
+def test_grades_in_the_import_layouts_of_canvas_and_moodle(tmp_path):
+    """One row per student and one column per assignment; names and emails from the roster;
+    totals that are not numbers (not submitted) left empty so that an import sets nothing."""
+    settings = Settings(tmp_path / "work")
+    settings.workdir.mkdir()
+    _class(settings)
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name,email\nalice,Alice  Example,alice@example.org\ndave,Dave Example,dave@example.org\n")
+    for lms in ("canvas", "moodle"):
+        assert main(["export", "--workdir", str(settings.workdir), "--roster", str(roster), "--lms", lms]) == 0
+    canvas = list(csv.reader((settings.workdir / "grades-canvas.csv").open(newline="")))
+    assert canvas[:3] == [["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "hw1", "hw2"],
+                          ["Points Possible", "", "", "", "", "3", "1"],
+                          ["Alice Example", "", "alice", "alice@example.org", "", "2", "1"]]
+    assert canvas[3:] == [["bob", "", "bob", "", "", "", "0"], ["carol", "", "carol", "", "", "", ""],
+                          ["Dave Example", "", "dave", "dave@example.org", "", "", ""]]
+    moodle = list(csv.reader((settings.workdir / "grades-moodle.csv").open(newline="")))
+    assert moodle[0] == ["ID number", "Email address", "Full name", "hw1", "hw2"]
+    assert moodle[1] == ["alice", "alice@example.org", "Alice Example", "2", "1"]
+    assert [row[0] for row in moodle[1:]] == ["alice", "bob", "carol", "dave"]

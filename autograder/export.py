@@ -86,7 +86,6 @@ def _write_csv(path: Path, rows: list[list[str]]) -> None:
         csv.writer(f).writerows(rows)
 
 
-
 def lms_table(lms: str, totals: list[list[str]], people: dict[str, RosterRow]) -> list[list[str]]:
     """grades.csv's totals as one row per student and one column per assignment, in the layout
     of Canvas's gradebook import (Student, ID, SIS User ID, SIS Login ID, Section, then the

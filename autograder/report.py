@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 from .config import Settings
 from .safeio import read_bounded, write_atomic
+
+Status = Literal["graded", "flagged", "skipped"]  # skipped: already graded and unchanged
 
 
 @dataclass
@@ -20,13 +23,13 @@ class Outcome:
 
     student: str
     assignment: str
-    status: str = "graded"  # graded, flagged or skipped (already graded)
+    status: Status = "graded"
     score: float = 0.0
     max_score: float = 0.0
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
     suspicious: list[str] = field(default_factory=list)  # tampering evidence, for the instructor only
-    last_status: str = ""  # for a skipped submission: graded or flagged, as its last grading found
+    last_status: Literal["graded", "flagged", ""] = ""  # for a skipped submission: as its last grading found
 
 
 REPORT = "autograde-report.json"

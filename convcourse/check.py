@@ -446,6 +446,21 @@ def check_tensor(
     raise CheckError(f"{what}: first difference at {where}: expected {_fmt(e[pos])}, received {_fmt(r[pos])} {count}")
 
 
+def check_keeps_dtype(fn, *args, name: str | None = None, **kwargs):
+    """Call ``fn`` (through :func:`call`) on float64 copies of its tensor arguments and check that
+    its result is float64 too. Code that creates its output without ``dtype=X.dtype,
+    device=X.device`` fails here, as it would on a GPU grader, before it is submitted."""
+    name = str(name or getattr(fn, "__name__", "your function"))
+    wide = [a.double() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
+    result = call(fn, *wide, name=name, **kwargs)
+    if not isinstance(result, torch.Tensor) or result.dtype != torch.float64:
+        got = result.dtype if isinstance(result, torch.Tensor) else type(result).__name__
+        raise CheckError(
+            f"{name} on float64 inputs returned {got}: create tensors with dtype=X.dtype and device=X.device"
+        )
+    return result
+
+
 def check_value(received, expected, what: str = "result", *, hidden: bool = False, rel: float = 1e-6) -> None:
     """Compare plain Python values (numbers, tuples, lists, strings) with one-line messages."""
     if isinstance(expected, (tuple, list)):

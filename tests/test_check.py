@@ -129,3 +129,19 @@ def test_flop_counting_refuses_only_what_runs_inside_the_counter():
         with pytest.raises(ForbiddenCall) as info:
             call(student, net, None, name="layer_costs", forbidden="flop_counting")
         assert str(info.value).startswith("layer_costs ran aten.") and "FLOP counter" in str(info.value)
+
+
+def test_check_keeps_dtype_catches_an_output_made_in_the_default_dtype():
+    from convcourse.check import check_keeps_dtype
+
+    def careless(X):
+        Y = torch.zeros(X.shape)  # no dtype=X.dtype, device=X.device
+        Y[:] = X
+        return Y
+
+    def careful(X):
+        return torch.zeros(X.shape, dtype=X.dtype, device=X.device) + X
+
+    assert check_keeps_dtype(careful, torch.rand(2, 3)).dtype == torch.float64
+    assert _message(lambda: check_keeps_dtype(careless, torch.rand(2, 3), name="pool2d")) == (
+        "pool2d on float64 inputs returned torch.float32: create tensors with dtype=X.dtype and device=X.device")

@@ -127,6 +127,24 @@ def hidden_cases(item: Item, device: torch.device) -> list:
     return _CASES[key]
 
 
+def _widened(case):
+    """``case`` with its floating-point tensors in float64."""
+    wide = [v.to(torch.float64) if isinstance(v, torch.Tensor) and v.is_floating_point() else v for v in case]
+    return type(case)(*wide) if hasattr(case, "_fields") else tuple(wide)
+
+
+def with_float64(make: Callable[[torch.Generator, torch.device], list]) -> Callable:
+    """The cases of ``make`` and a float64 copy of the first: an answer must keep its input's
+    dtype, so code that creates its output without ``dtype=X.dtype, device=X.device`` fails on
+    any grader (its device mistake alone would pass on a CPU one)."""
+
+    def cases(gen: torch.Generator, device: torch.device) -> list:
+        made = make(gen, device)
+        return [*made, _widened(made[0])]
+
+    return cases
+
+
 def pair(v) -> tuple:
     """A size given as an int or a pair (as ``nn.Conv2d`` accepts it), as a pair."""
     return (v, v) if isinstance(v, int) else tuple(v)

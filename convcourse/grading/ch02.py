@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..check import call, check_true, check_value
-from . import Item, Misconception, int_or_pair, pair, rand, randint, register
+from . import Item, Misconception, int_or_pair, pair, rand, randint, register, with_float64
 
 
 def _torch_out_shape(n, k, p=0, s=1, d=1):
@@ -343,7 +343,7 @@ register(
     ),
     Item(
         "ch02.corr2d_pad_stride",
-        cases=_pad_stride_cases,
+        cases=with_float64(_pad_stride_cases),
         run=_run_pad_stride,
         oracle=_pad_stride_oracle,
         forbidden="convolution",
@@ -360,7 +360,7 @@ register(
     ),
     Item(
         "ch02.reflect_pad",
-        cases=_reflect_cases,
+        cases=with_float64(_reflect_cases),
         forbidden="mirror_padding",
         oracle=_reflect_oracle,
         describe=lambda c: f"X of shape {tuple(c.X.shape)}, padding={c.padding!r}",

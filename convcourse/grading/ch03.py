@@ -15,7 +15,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .. import reference
 from ..check import CheckError, call, check_true, check_value, watch
-from . import Item, Misconception, int_or_pair, pair, rand, randint, register
+from . import Item, Misconception, int_or_pair, pair, rand, randint, register, with_float64
 
 
 def _compare_values(received, expected, what, hidden=True):
@@ -415,20 +415,20 @@ def _run_separable(fn, case: ParamsCase):
 register(
     Item(
         "ch03.corr2d_multi_in",
-        cases=_multi_in_cases,
+        cases=with_float64(_multi_in_cases),
         forbidden="convolution",
         oracle=lambda c: F.conv2d(c.X[None], c.K[None])[0, 0],
     ),
     Item(
         "ch03.corr2d_multi_in_out",
-        cases=_multi_in_out_cases,
+        cases=with_float64(_multi_in_out_cases),
         forbidden="convolution",
         given={"corr2d_multi_in": reference.corr2d_multi_in},  # judged on its own
         oracle=lambda c: F.conv2d(c.X[None], c.K)[0],
     ),
     Item(
         "ch03.conv2d_matmul_valid",
-        cases=_matmul_valid_cases,
+        cases=with_float64(_matmul_valid_cases),
         forbidden="convolution",
         run=lambda fn, c: _run_matmul(fn, c, defaults=True),
         oracle=_matmul_oracle,
@@ -436,7 +436,7 @@ register(
     ),
     Item(
         "ch03.conv2d_matmul",
-        cases=_matmul_cases,
+        cases=with_float64(_matmul_cases),
         forbidden="convolution",
         run=lambda fn, c: _run_matmul(fn, c, defaults=False),
         oracle=_matmul_oracle,

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ..check import FORBIDDEN_FAMILIES, call, check_true, check_value, watch
-from . import Item, fmt_pair, pair, rand, randint, register
+from . import Item, fmt_pair, pair, rand, randint, register, with_float64
 
 
 class PoolCase(NamedTuple):
@@ -199,7 +199,7 @@ register(
     Item(
         "ch04.pool2d_max",
         forbidden="pooling",
-        cases=pool_cases,
+        cases=with_float64(pool_cases),
         run=_run_pool("max"),
         oracle=_max_oracle,
         describe=_describe_pool,
@@ -207,7 +207,7 @@ register(
     Item(
         "ch04.pool2d_avg",
         forbidden="pooling",
-        cases=avg_cases,
+        cases=with_float64(avg_cases),
         run=_run_pool("avg"),
         oracle=_avg_oracle,
         describe=_describe_pool,
@@ -215,7 +215,7 @@ register(
     Item(
         "ch04.avg_pool_conv",
         forbidden="pooling",
-        cases=_conv_cases,
+        cases=with_float64(_conv_cases),
         run=_run_avg_conv,
         oracle=lambda c: F.avg_pool2d(c.X, c.kernel_size, stride=c.stride, padding=c.padding),
         describe=_describe_pool,
@@ -229,7 +229,7 @@ register(
     Item(
         "ch04.max_pool_relu",
         forbidden="maximum",
-        cases=_maxpool_relu_cases,
+        cases=with_float64(_maxpool_relu_cases),
         oracle=lambda c: F.max_pool2d(c.X, 2),
     ),
     Item(

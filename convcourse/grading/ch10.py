@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..check import call, check_true, check_value
-from . import Item, fmt_pair, pair, rand, randint, register
+from . import Item, fmt_pair, pair, rand, randint, register, with_float64
 
 
 def _random_size(gen, a, b):
@@ -253,7 +253,7 @@ register(
     Item(
         "ch10.conv_transpose_basic",
         forbidden="convolution",
-        cases=_ct_basic_cases,
+        cases=with_float64(_ct_basic_cases),
         run=_run_ct,
         oracle=_ct_oracle,
         describe=_describe_ct,
@@ -261,7 +261,7 @@ register(
     Item(
         "ch10.conv_transpose_strided",
         forbidden="convolution",
-        cases=_ct_strided_cases,
+        cases=with_float64(_ct_strided_cases),
         run=_run_ct,
         oracle=_ct_oracle,
         describe=_describe_ct,
@@ -278,7 +278,7 @@ register(
     Item(
         "ch10.upsample_nearest",
         forbidden="upsampling",
-        cases=_up_cases,
+        cases=with_float64(_up_cases),
         run=_run_up("upsample_nearest"),
         oracle=lambda c: F.interpolate(c.X, scale_factor=c.scale_factor, mode="nearest"),
         describe=_describe_up,
@@ -286,7 +286,7 @@ register(
     Item(
         "ch10.upsample_bilinear",
         forbidden="upsampling",
-        cases=_up_cases,
+        cases=with_float64(_up_cases),
         run=_run_up("upsample_bilinear"),
         oracle=lambda c: F.interpolate(c.X, scale_factor=c.scale_factor, mode="bilinear", align_corners=True),
         describe=_describe_up,

@@ -86,6 +86,10 @@ def separable_params(c_in, c_out, kernel_size, bias=True):
 '''
 
 WRONG = [
+    ("nearest upsampling whose output is always float32 (made without the input's dtype)",
+     {"upsample": _UP_OK.replace("    return X[:, :, rows][:, :, :, cols]\n",
+                                 "    return X[:, :, rows][:, :, :, cols].float()\n", 1)},
+     {"test_upsample_nearest"}),
     ("transposed convolution: padding not cropped",
      {"conv_transpose2d": _CT_OK.replace("return Y[:, :, ph:full_h - ph, pw:full_w - pw]", "return Y")},
      {"test_conv_transpose_strided"}),

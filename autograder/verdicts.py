@@ -18,6 +18,7 @@ import nbformat
 from .judge import Channel, Plan
 from .scan import Findings
 
+COURSE_ERRORS = ("CheckError", "ForbiddenCall", "TamperedCheck")
 TEXT_LIMIT = 4000  # characters of a cell's own printed text kept for feedback
 REVIEW = (
     "the grader saw your code tamper with grading while this item's hidden tests ran; "
@@ -41,7 +42,9 @@ def _kernel_error(cell) -> str | None:
     o = errors[0]
     if o.get("ename") == "CellTimeoutError":
         return " ".join(str(o.get("evalue", "")).split())[:200] or "the cell ran past its time limit"
-    line = f"{o.get('ename', 'Error')}: {o.get('evalue', '')}".strip()
+    ename, evalue = str(o.get("ename", "Error")), str(o.get("evalue", ""))
+    # the course's own checks say what is wrong in their message; other errors need their type
+    line = (evalue if ename in COURSE_ERRORS and evalue.strip() else f"{ename}: {evalue}").strip()
     return line.splitlines()[0][:300] if line else None
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
-import sys
 from types import FrameType
 from typing import Literal
 
@@ -215,11 +214,20 @@ class _Forbid(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
+class _Probe(Exception):
+    """Raised and caught at once: its traceback gives this frame without ``sys._getframe``, which
+    the kernel's audit hook reports as tampering when it happens under a student's cell."""
+
+
 def _called_from(parts: tuple[str, ...]) -> bool:
     """Whether a frame of the file ending in ``parts`` is among the callers of this one (the
     whole stack: frames a student's code adds in between cannot push it out of reach)."""
     suffix = "/" + "/".join(parts)
-    frame: FrameType | None = sys._getframe(2)
+    try:
+        raise _Probe
+    except _Probe as probe:
+        assert probe.__traceback__ is not None
+        frame: FrameType | None = probe.__traceback__.tb_frame.f_back
     while frame is not None:
         if frame.f_code.co_filename.replace("\\", "/").endswith(suffix):
             return True

@@ -37,9 +37,6 @@ def corr2d(X, K):
 '''
 
 WRONG = [
-    ("output always float32 (created without dtype=X.dtype): right numbers, wrong dtype for float64",
-     {"corr2d": _CORR_OK.replace("dtype=X.dtype, ", "")},
-     {"test_corr2d"}),
     ("true convolution instead of cross-correlation",
      {"corr2d": _CORR_OK.replace("* K).sum()", "* K.flip(0, 1)).sum()")},
      # the answers that call corr2d are tested with the course's corr2d: only corr2d loses points
@@ -98,6 +95,9 @@ def corr2d_grads(X, K, G):
     return X.grad, K.grad
 '''},
      {"test_corr2d_grads"}),
+    ("output always float32 (created without dtype=X.dtype): right numbers, wrong dtype for float64",
+     {"corr2d": _CORR_OK.replace("dtype=X.dtype, ", "")},
+     {"test_corr2d"}),
 ]
 
 # Shortcuts: answers that get the numbers without doing what the exercise asks (here: PyTorch's

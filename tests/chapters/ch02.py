@@ -54,17 +54,6 @@ def corr2d_pad_stride(X, K, padding=0, stride=1):
 '''
 
 WRONG = [
-    ("stride and padding taken as ints only (a pair per axis breaks it)",
-     {"corr2d_pad_stride": '''
-def corr2d_pad_stride(X, K, padding=0, stride=1):
-    X = torch.cat([torch.zeros(padding, X.shape[1]), X, torch.zeros(padding, X.shape[1])])
-    X = torch.cat([torch.zeros(X.shape[0], padding), X, torch.zeros(X.shape[0], padding)], dim=1)
-    kh, kw = K.shape
-    oh, ow = (X.shape[0] - kh) // stride + 1, (X.shape[1] - kw) // stride + 1
-    return torch.stack([torch.stack([(X[i * stride:i * stride + kh, j * stride:j * stride + kw] * K).sum()
-                                     for j in range(ow)]) for i in range(oh)])
-'''},
-     {"test_corr2d_pad_stride"}),
     ("output shape without dilation (k instead of d(k-1)+1)",
      {"conv_output_shape": _PAIR + '''
 def conv_output_shape(input_size, kernel_size, padding=0, stride=1, dilation=1):
@@ -174,6 +163,17 @@ def reflect_pad(X, padding):
     return torch.cat([X[..., :, 1:pw + 1].flip(-1), X, X[..., :, W - 1 - pw:W - 1].flip(-1)], dim=-1)
 '''},
      {"test_reflect_pad"}),
+    ("stride and padding taken as ints only (a pair per axis breaks it)",
+     {"corr2d_pad_stride": '''
+def corr2d_pad_stride(X, K, padding=0, stride=1):
+    X = torch.cat([torch.zeros(padding, X.shape[1]), X, torch.zeros(padding, X.shape[1])])
+    X = torch.cat([torch.zeros(X.shape[0], padding), X, torch.zeros(X.shape[0], padding)], dim=1)
+    kh, kw = K.shape
+    oh, ow = (X.shape[0] - kh) // stride + 1, (X.shape[1] - kw) // stride + 1
+    return torch.stack([torch.stack([(X[i * stride:i * stride + kh, j * stride:j * stride + kw] * K).sum()
+                                     for j in range(ow)]) for i in range(oh)])
+'''},
+     {"test_corr2d_pad_stride"}),
 ]
 
 # Shortcuts: measured or borrowed instead of derived or written. Each loses exactly its item,

@@ -143,7 +143,7 @@ def _child(request: dict, prepare_child) -> None:
     from ipykernel.kernelapp import IPKernelApp
 
     app = IPKernelApp.instance()
-    app.initialize(["-f", connection_file, "--HistoryManager.hist_file=:memory:"])
+    app.initialize(["-f", connection_file, "--HistoryManager.hist_file=:memory:", "--InteractiveShell.xmode=Plain"])
     app.start()
 
 
@@ -273,14 +273,21 @@ class ForkedKernel:
         self.send_signal(signal.SIGTERM)
 
 
+def start() -> ForkServer:
+    """This process's fork server, with the sandbox's entry step, started now if it is not
+    yet running (a worker that starts it before its first notebook does not make that
+    notebook pay for the warm-up)."""
+    from .sandbox import enter
+
+    return server(prepare_child=enter)
+
+
 class ForkProvisioner(LocalProvisioner):
     """Launches the kernel by asking the fork server, instead of running ``python -m ipykernel``."""
 
     async def launch_kernel(self, cmd, **kwargs):
         km = self.parent
-        from .sandbox import enter
-
-        pid = server(prepare_child=enter).spawn_kernel(
+        pid = start().spawn_kernel(
             {
                 "connection_file": km.connection_file,
                 "cwd": kwargs.get("cwd") or os.getcwd(),

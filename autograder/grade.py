@@ -76,8 +76,6 @@ def autograde(
     known = notebooks_by_assignment()
     pairs = find_submissions(settings, assignments, students)
     _refuse_unsandboxed(settings)
-    for a in sorted({a for _, a in pairs}):
-        ensure_in_gradebook(settings, a)
     outcomes = {key: Outcome(*key) for key in pairs}
     remaining: dict[tuple[str, str], int] = {}  # notebooks still running, per submission
     fingerprints: dict[tuple[str, str], dict] = {}  # the files each running submission was prepared from
@@ -95,9 +93,14 @@ def autograde(
             if on_done:
                 on_done(out)
 
+    prints = {key: fingerprint_of(settings.workdir / "submitted" / key[0] / key[1], settings) for key in pairs}
     with _bar(len(pairs), progress) as bar, make_runner(settings) as runner:
+        if force or any(not _unchanged(settings, key, prints[key]) for key in pairs):
+            runner.start_workers()  # they warm up while the gradebook is made ready
+        for a in sorted({a for _, a in pairs}):
+            ensure_in_gradebook(settings, a)
         for key in pairs:
-            fingerprint = fingerprint_of(settings.workdir / "submitted" / key[0] / key[1], settings)
+            fingerprint = prints[key]
             paths = _prepare(settings, outcomes[key], known[key[1]], fingerprint, force)
             if not paths:
                 bar.update(1)
@@ -118,6 +121,11 @@ def autograde(
     return result
 
 
+def _unchanged(settings: Settings, key: tuple[str, str], fingerprint: dict) -> bool:
+    """Whether the submission ``key`` was graded from these very files (its marker says so)."""
+    return read_marker(marker_path(settings, *key)) == fingerprint
+
+
 def _prepare(settings: Settings, out: Outcome, notebooks: list[str], fingerprint: dict, force: bool) -> list[str]:
     """Check and sanitise one submission (submitted/ -> autograded/); return the notebooks
     to execute, none if it is unchanged since it was graded (same ``fingerprint``) or cannot
@@ -126,7 +134,7 @@ def _prepare(settings: Settings, out: Outcome, notebooks: list[str], fingerprint
     student, assignment = out.student, out.assignment
     src = settings.workdir / "submitted" / student / assignment
     dest = settings.workdir / "autograded" / student / assignment
-    if not force and read_marker(marker_path(settings, student, assignment)) == fingerprint:
+    if not force and _unchanged(settings, (student, assignment), fingerprint):
         out.status = "skipped"
         return []
     problems, warnings = check_notebooks(src, notebooks)

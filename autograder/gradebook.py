@@ -5,21 +5,116 @@ This process is the gradebook's only writer."""
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import Comment, Grade, Gradebook, MissingEntry
 from nbgrader.converters import Autograde
 from nbgrader.converters.base import BaseConverter
 from nbgrader.coursedir import CourseDirectory
-from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades
+from nbgrader.preprocessors import (
+    AssignLatePenalties,
+    CheckCellMetadata,
+    ClearOutput,
+    DeduplicateIds,
+    IgnorePattern,
+    LimitOutput,
+    NbGraderPreprocessor,
+    OverwriteCells,
+    OverwriteKernelspec,
+    SaveAutoGrades,
+)
+from sqlalchemy.orm import joinedload
+from traitlets import List
 
 from .config import COURSE_ID, Settings, nbgrader_config
 from .release import CourseError
 from .report import Outcome
 
 
+class _SourceCells:
+    """The source's cells of one notebook, read from the gradebook in one go: the two lookups
+    ``OverwriteCells`` makes for every cell of every submission, answered from memory."""
+
+    def __init__(self, gb: Gradebook, notebook_id: str, assignment_id: str):
+        try:
+            nb = gb.find_notebook(notebook_id, assignment_id)
+        except MissingEntry:
+            self.source, self.graded = {}, {}
+            return
+        self.source = {c.name: c for c in nb.source_cells}
+        self.graded = {c.name: c for c in [*nb.grade_cells, *nb.task_cells]}
+
+    @staticmethod
+    def _find(cells: dict, name: str):
+        try:
+            return cells[name]
+        except KeyError:
+            raise MissingEntry() from None
+
+    def find_source_cell(self, name: str, notebook: str, assignment: str):
+        return self._find(self.source, name)
+
+    def find_graded_cell(self, name: str, notebook: str, assignment: str):
+        return self._find(self.graded, name)
+
+
+class OverwriteCellsAtOnce(OverwriteCells):
+    """nbgrader's ``OverwriteCells`` (locked and test cells restored from the source, points and
+    cell types checked), with the notebook's source cells read in one query instead of two per
+    cell."""
+
+    def preprocess(self, nb, resources):
+        if self.add_missing_cells:  # needs the whole gradebook API
+            return super().preprocess(nb, resources)
+        ids = resources["nbgrader"]
+        self.notebook_id, self.assignment_id = ids["notebook"], ids["assignment"]
+        with Gradebook(ids["db_url"]) as gb:
+            self.gradebook = _SourceCells(gb, self.notebook_id, self.assignment_id)
+            return NbGraderPreprocessor.preprocess(self, nb, resources)
+
+
+class SaveAutoGradesAtOnce(SaveAutoGrades):
+    """nbgrader's ``SaveAutoGrades`` with the submission's grades and comments read in two
+    queries and written in one commit, instead of a query and a commit per cell."""
+
+    def preprocess(self, nb, resources):
+        ids = resources["nbgrader"]
+        self.notebook_id, self.assignment_id, self.student_id = ids["notebook"], ids["assignment"], ids["student"]
+        with Gradebook(ids["db_url"]) as gb:
+            submitted = gb.find_submission_notebook(self.notebook_id, self.assignment_id, self.student_id)
+            self.gradebook = _SubmissionRows(gb, submitted)
+            nb, resources = NbGraderPreprocessor.preprocess(self, nb, resources)
+            gb.db.commit()
+        return nb, resources
+
+
+class _SubmissionRows:
+    """The grades and comments of one submitted notebook, by cell name, for ``SaveAutoGrades``;
+    its per-cell commits are deferred to one (``db.commit`` here does nothing)."""
+
+    def __init__(self, gb: Gradebook, submitted):
+        rows = {
+            kind: gb.db.query(kind).options(joinedload(kind.cell)).filter(kind.notebook == submitted).all()
+            for kind in (Grade, Comment)
+        }
+        self.grades = {g.cell.name: g for g in rows[Grade]}
+        self.comments = {c.cell.name: c for c in rows[Comment]}
+        self.db = SimpleNamespace(commit=lambda: None)
+
+    def find_grade(self, name: str, notebook: str, assignment: str, student: str):
+        return _SourceCells._find(self.grades, name)
+
+    def find_comment(self, name: str, notebook: str, assignment: str, student: str):
+        return _SourceCells._find(self.comments, name)
+
+
 class Prepare(Autograde):
     """The sanitising half of nbgrader's autograde: submitted/ -> autograded/."""
+
+    sanitize_preprocessors = List(
+        [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCellsAtOnce, CheckCellMetadata]
+    ).tag(config=True)
 
     def convert_single_notebook(self, notebook_filename):
         self._sanitizing = True
@@ -43,7 +138,7 @@ class Score(Autograde):
             IgnorePattern,
             ClearMetadataPreprocessor,
             LimitOutput,
-            SaveAutoGrades,
+            SaveAutoGradesAtOnce,
             AssignLatePenalties,
             CheckCellMetadata,
         ):

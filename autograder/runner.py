@@ -52,6 +52,10 @@ class Runner:
     def __exit__(self, *exc) -> None:
         pass
 
+    def start_workers(self) -> None:
+        """Start the workers (and their fork servers) now, before the first notebook comes;
+        this process grades in place, so it has nothing to start."""
+
     def submit(self, key, path: str) -> None:
         self.finished.append((key, safe_execute(path, *self.args)))
 
@@ -63,18 +67,43 @@ class Runner:
         yield from self.ready()
 
 
+def _ready_worker(warm: bool) -> None:
+    """A new worker process: with warm kernels, its fork server is started at once, while the
+    grading process is still preparing the first submissions."""
+    if warm:
+        from .forkserver import start
+
+        start()
+
+
+def _nothing() -> None:
+    pass
+
+
 class PoolRunner(Runner):
-    """Executes notebooks in ``settings.jobs`` worker processes (started fresh, not forked)."""
+    """Executes notebooks in ``settings.jobs`` worker processes (started fresh, not forked),
+    all started, with their fork servers, when the runner is entered."""
 
     def __init__(self, settings: Settings):
         super().__init__(settings)
         self.jobs = settings.jobs
+        self.warm = settings.warm
         self.pending: dict = {}  # future -> key
         self.pool: cf.Executor | None = None
 
     def __enter__(self):
-        self.pool = cf.ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"))
+        self.pool = cf.ProcessPoolExecutor(
+            max_workers=self.jobs,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_ready_worker,
+            initargs=(self.warm,),
+        )
         return self
+
+    def start_workers(self) -> None:
+        assert self.pool is not None, "use the runner in a with block"
+        for _ in range(self.jobs):  # the pool starts a worker for each task no idle worker can take
+            self.pool.submit(_nothing)
 
     def __exit__(self, *exc) -> None:
         if self.pool is not None:
@@ -130,6 +159,10 @@ class DaskRunner(PoolRunner):
             self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+
+    def start_workers(self) -> None:
+        assert self.client is not None, "use the runner in a with block"
+        self.client.run(_ready_worker, self.warm)
 
     def _start(self, path: str):
         assert self.client is not None, "use the runner in a with block"

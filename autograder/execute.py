@@ -117,6 +117,7 @@ def _run(
     nb, path: str, config: Config, cell_timeout: int, notebook_timeout: int, extra: dict, channel: judge.Channel
 ) -> str | None:
     """Execute ``nb`` in a kernel; return why it stopped early, if it did."""
+    from .forkserver import KERNEL_OPTIONS
 
     def on_cell(cell, cell_index):
         channel.enter_cell(channel.plan.test_id(cell.source))
@@ -132,7 +133,7 @@ def _run(
         error_on_timeout={"ename": "CellTimeoutError", "evalue": limit, "traceback": [f"CellTimeoutError: {limit}"]},
         # every reply is in once the last cell ran: stop the kernel at once
         shutdown_kernel="immediate",
-        extra_arguments=["--HistoryManager.hist_file=:memory:"],
+        extra_arguments=KERNEL_OPTIONS,
         **extra,
     )
     try:

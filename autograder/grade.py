@@ -32,7 +32,7 @@ from .execute import ExecResult
 from .gradebook import Prepare, Score, read_scores, record_zero, run_converter
 from .release import CourseError, ensure_in_gradebook
 from .report import Outcome, carry_over, summary, write_report
-from .runner import make_runner
+from .runner import Runner, make_runner
 from .safeio import write_atomic
 from .sandbox import check as sandbox_check
 from .speedups import install as _share_engines
@@ -78,7 +78,7 @@ def autograde(
     _refuse_unsandboxed(settings)
     outcomes = {key: Outcome(*key) for key in pairs}
     remaining: dict[tuple[str, str], int] = {}  # notebooks still running, per submission
-    fingerprints: dict[tuple[str, str], dict] = {}  # the files each running submission was prepared from
+    prints = {key: fingerprint_of(settings.workdir / "submitted" / key[0] / key[1], settings) for key in pairs}
 
     def finished(key, result: ExecResult) -> None:
         out = outcomes[key]
@@ -88,26 +88,21 @@ def autograde(
         out.suspicious += [f"{Path(result.path).name}: {s}" for s in result.suspicious]
         remaining[key] -= 1
         if remaining[key] == 0:
-            _score(settings, out, fingerprints.pop(key))
+            _score(settings, out, prints[key])
             bar.update(1)
             if on_done:
                 on_done(out)
 
-    prints = {key: fingerprint_of(settings.workdir / "submitted" / key[0] / key[1], settings) for key in pairs}
     with _bar(len(pairs), progress) as bar, make_runner(settings) as runner:
-        if force or any(not _unchanged(settings, key, prints[key]) for key in pairs):
-            runner.start_workers()  # they warm up while the gradebook is made ready
-        for a in sorted({a for _, a in pairs}):
-            ensure_in_gradebook(settings, a)
+        _get_ready(settings, runner, prints, force)
         for key in pairs:
-            fingerprint = prints[key]
-            paths = _prepare(settings, outcomes[key], known[key[1]], fingerprint, force)
+            paths = _prepare(settings, outcomes[key], known[key[1]], prints[key], force)
             if not paths:
                 bar.update(1)
                 if on_done:
                     on_done(outcomes[key])
                 continue
-            remaining[key], fingerprints[key] = len(paths), fingerprint
+            remaining[key] = len(paths)
             for path in paths:
                 runner.submit(key, path)
             for done in runner.ready():
@@ -119,6 +114,15 @@ def autograde(
     carry_over(settings, result)
     write_report(settings, result)
     return result
+
+
+def _get_ready(settings: Settings, runner: Runner, prints: dict, force: bool) -> None:
+    """Start the workers (if anything is to be graded: a submission whose files changed since
+    it was graded, or ``force``) while the gradebook is made ready for every assignment."""
+    if force or any(not _unchanged(settings, key, fingerprint) for key, fingerprint in prints.items()):
+        runner.start_workers()
+    for assignment in sorted({a for _, a in prints}):
+        ensure_in_gradebook(settings, assignment)
 
 
 def _unchanged(settings: Settings, key: tuple[str, str], fingerprint: dict) -> bool:

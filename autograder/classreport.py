@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Settings
-from .export import ItemGrade, item_grades
+from .export import ItemGrade, item_grades, submission_totals
 from .feedback import failure_message, graded_cells
 from .report import previous_outcomes
 
@@ -72,12 +72,8 @@ def item_stats(settings: Settings, grades: list[ItemGrade]) -> dict[str, dict[st
 
 
 def _totals(grades: list[ItemGrade], assignment: str) -> dict[str, tuple[float, float]]:
-    totals: dict[str, list[float]] = {}
-    for g in grades:
-        if g.assignment == assignment:
-            t = totals.setdefault(g.student, [0.0, 0.0])
-            t[0], t[1] = t[0] + g.score, t[1] + g.max_score
-    return {s: (t[0], t[1]) for s, t in totals.items()}
+    """Each student's (score, max_score) in ``assignment``."""
+    return {student: t for (student, a), t in submission_totals(grades).items() if a == assignment}
 
 
 def _figures(out: Path, assignment: str, totals: dict, items: dict[str, ItemStats]) -> list[str]:

@@ -33,6 +33,15 @@ class ItemGrade:
     needs_manual: bool = False  # no score yet: a manually graded item nobody has graded
 
 
+def submission_totals(rows: list[ItemGrade]) -> dict[tuple[str, str], tuple[float, float]]:
+    """Each submission's (score, max_score), keyed by (student, assignment): its items' sums."""
+    totals: dict[tuple[str, str], tuple[float, float]] = {}
+    for r in rows:
+        score, top = totals.get((r.student, r.assignment), (0.0, 0.0))
+        totals[r.student, r.assignment] = (score + r.score, top + r.max_score)
+    return totals
+
+
 def item_grades(settings: Settings) -> list[ItemGrade]:
     """Every graded item of every submission in the gradebook, sorted."""
     rows = []
@@ -126,10 +135,8 @@ def _assignment_max(settings: Settings, rows: list[ItemGrade]) -> dict[str, floa
 def _totals(rows: list[ItemGrade], students: set[str], maxima: dict[str, float]) -> list[list[str]]:
     """grades.csv's rows: each student's total per assignment, ``MANUAL`` while an item awaits
     manual grading, ``NOT_SUBMITTED`` where the gradebook has no submission."""
-    scores: dict[tuple[str, str], float] = {}
+    scores = {key: score for key, (score, _) in submission_totals(rows).items()}
     pending = {(r.student, r.assignment) for r in rows if r.needs_manual}
-    for r in rows:
-        scores[r.student, r.assignment] = scores.get((r.student, r.assignment), 0.0) + r.score
     out = []
     for student in sorted(students | {r.student for r in rows}):
         for assignment, max_score in sorted(maxima.items()):

@@ -15,7 +15,7 @@ padding shows up as a wrong output.
 
 from __future__ import annotations
 
-from typing import NamedTuple, cast
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -77,33 +77,6 @@ def ref_vgg(arch, in_channels=1, num_classes=10, image_size=224, hidden=4096):
         nn.ReLU(),
         nn.Dropout(0.5),
         nn.Linear(hidden, num_classes),
-    )
-
-
-def ref_alexnet():
-    """Chapter 6's AlexNet for one-channel 224x224 inputs and 10 classes, from nn layers."""
-    return nn.Sequential(
-        nn.Conv2d(1, 96, 11, stride=4, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(3, stride=2),
-        nn.Conv2d(96, 256, 5, padding=2),
-        nn.ReLU(),
-        nn.MaxPool2d(3, stride=2),
-        nn.Conv2d(256, 384, 3, padding=1),
-        nn.ReLU(),
-        nn.Conv2d(384, 384, 3, padding=1),
-        nn.ReLU(),
-        nn.Conv2d(384, 256, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(3, stride=2),
-        nn.Flatten(),
-        nn.Linear(6400, 4096),
-        nn.ReLU(),
-        nn.Dropout(0.5),
-        nn.Linear(4096, 4096),
-        nn.ReLU(),
-        nn.Dropout(0.5),
-        nn.Linear(4096, 10),
     )
 
 
@@ -237,76 +210,72 @@ def _oracle_vgg(c: VGGCase):
 
 
 # --------------------------------------------------------------------------- configurations
-class ConfigCase(NamedTuple):
-    kind: str  # "arch": the student's VGG16_ARCH or VGG19_ARCH; "params": their vgg_conv_params
+class ArchCase(NamedTuple):
+    name: str  # one of torchvision's VGGs: the student's VGG16_ARCH or VGG19_ARCH is compared with it
+
+    @property
+    def label(self) -> str:
+        return f"{self.name.upper()}_ARCH"
+
+
+def _arch_cases(gen, device):
+    return [ArchCase("vgg16"), ArchCase("vgg19")]
+
+
+def _run_arch(obj, case: ArchCase):
+    if not (isinstance(obj, tuple) and len(obj) == 2):
+        raise CheckError("pass the tuple (VGG16_ARCH, VGG19_ARCH)")
+    arch = obj[0] if case.name == "vgg16" else obj[1]
+    try:
+        return tuple((int(n), int(c)) for n, c in arch)
+    except (TypeError, ValueError):
+        raise CheckError(f"{case.label} should be a tuple of (num_convs, out_channels) pairs") from None
+
+
+def _compare_arch(received, expected, what, hidden=True):
+    if len(received) != len(expected):
+        raise CheckError(f"{what}: it has {len(received)} blocks; VGG networks have {len(expected)}")
+    for i, (g, w) in enumerate(zip(received, expected)):
+        if g != w:
+            raise CheckError(
+                f"{what}: its block {i + 1}, {g}, differs from torchvision's "
+                f"(count the 3x3 convolutions between two max poolings)"
+            )
+
+
+class ConvParamsCase(NamedTuple):
     arch: str | tuple  # the name of one of torchvision's VGGs, or (num_convs, out_channels) pairs
-    in_channels: int | None = None  # for vgg_conv_params
+    in_channels: int
 
 
-def _config_cases(gen, device):
-    cases = [ConfigCase("arch", "vgg16"), ConfigCase("arch", "vgg19")]
-    cases += [ConfigCase("params", name, 3) for name in ("vgg11", "vgg13", "vgg16", "vgg19")]
+def _conv_params_cases(gen, device):
+    cases = [ConvParamsCase(name, 3) for name in ("vgg11", "vgg13", "vgg16", "vgg19")]
     for _ in range(3):
         arch = tuple((randint(gen, 1, 4), randint(gen, 1, 64)) for _ in range(randint(gen, 1, 5)))
-        cases.append(ConfigCase("params", arch, randint(gen, 1, 4)))
-    cases.append(ConfigCase("params", ((1, 1),), 1))
+        cases.append(ConvParamsCase(arch, randint(gen, 1, 4)))
+    cases.append(ConvParamsCase(((1, 1),), 1))
     return cases
 
 
-def _describe_config(case: ConfigCase):
-    if case.kind == "arch":
-        name = cast(str, case.arch)
-        return f"{name.upper()}_ARCH against torchvision.models.{name}"
+def _describe_conv_params(case: ConvParamsCase):
     what = f"torchvision's {case.arch}" if isinstance(case.arch, str) else str(case.arch)
     return f"vgg_conv_params({what}, in_channels={case.in_channels})"
 
 
-def _run_config(obj, case: ConfigCase):
-    if not (isinstance(obj, tuple) and len(obj) == 3):
-        raise CheckError("pass the tuple (VGG16_ARCH, VGG19_ARCH, vgg_conv_params)")
-    vgg16_arch, vgg19_arch, fn = obj
-    if case.kind == "arch":
-        name = cast(str, case.arch)
-        arch = vgg16_arch if name == "vgg16" else vgg19_arch
-        label = f"{name.upper()}_ARCH"
-        try:
-            arch = tuple((int(n), int(c)) for n, c in arch)
-        except (TypeError, ValueError):
-            raise CheckError(f"{label} should be a tuple of (num_convs, out_channels) pairs") from None
-        return ("arch", label, arch)
-    arch = case.arch
-    if isinstance(arch, str):
-        arch = torchvision_arch(arch)[0]
-    return ("params", None, call(fn, arch, case.in_channels, name="vgg_conv_params"))
+def _run_conv_params(fn, case: ConvParamsCase):
+    arch = torchvision_arch(case.arch)[0] if isinstance(case.arch, str) else case.arch
+    return call(fn, arch, case.in_channels, name="vgg_conv_params")
 
 
-def _oracle_config(case):
-    if case.kind == "arch":
-        return ("arch", None, torchvision_arch(case.arch)[0])
+def _oracle_conv_params(case: ConvParamsCase):
     if isinstance(case.arch, str):
-        return ("params", None, torchvision_arch(case.arch)[1])
+        return torchvision_arch(case.arch)[1]
     convs, c = [], case.in_channels
     for n, out in case.arch:
         for _ in range(n):
             convs.append(nn.Conv2d(c, out, 3, padding=1, device="meta"))
             c = out
-    return ("params", None, sum(n_params(m) for m in convs))
-
-
-def _compare_config(received, expected, what, hidden=True):
-    kind, label, got = received
-    want = expected[2]
-    if kind == "params":
-        check_value(got, want, what, hidden=True, rel=1e-12)
-        return
-    if len(got) != len(want):
-        raise CheckError(f"{what}: {label} has {len(got)} blocks; VGG networks have {len(want)}")
-    for i, (g, w) in enumerate(zip(got, want)):
-        if g != w:
-            raise CheckError(
-                f"{what}: block {i + 1} of {label}, {g}, differs from torchvision's "
-                f"(count the 3x3 convolutions between two max poolings)"
-            )
+    return sum(n_params(m) for m in convs)
 
 
 # --------------------------------------------------------------------------- cost
@@ -359,10 +328,11 @@ class RatioCase(NamedTuple):
 
 
 def _oracle_vs_alexnet(case: RatioCase):
+    from convcourse.models.alexnet import alexnet
     from convcourse.models.vgg import CFGS
 
     with torch.device("meta"):
-        v, a = ref_vgg(CFGS["vgg11"], 1, 10, 224, 4096), ref_alexnet()
+        v, a = ref_vgg(CFGS["vgg11"], 1, 10, 224, 4096), alexnet(1, 10)
     shape = (1, 1, 224, 224)
     return (n_params(v) / n_params(a), flops(v, shape) / flops(a, shape))
 
@@ -433,13 +403,21 @@ register(
         describe=_describe_vgg,
     ),
     Item(
-        "ch07.vgg_configs",
+        "ch07.vgg_arch",
+        cases=_arch_cases,
+        run=_run_arch,
+        oracle=lambda c: torchvision_arch(c.name)[0],
+        compare=_compare_arch,
+        describe=lambda c: f"{c.label} against torchvision.models.{c.name}",
+    ),
+    Item(
+        "ch07.vgg_conv_params",
         forbidden="derivation",
-        cases=_config_cases,
-        run=_run_config,
-        oracle=_oracle_config,
-        compare=_compare_config,
-        describe=_describe_config,
+        cases=_conv_params_cases,
+        run=_run_conv_params,
+        oracle=_oracle_conv_params,
+        compare=lambda got, want, what, hidden=True: check_value(got, want, what, hidden=True, rel=1e-12),
+        describe=_describe_conv_params,
     ),
     Item(
         "ch07.vgg_cost",

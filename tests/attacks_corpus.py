@@ -740,6 +740,104 @@ FORBIDDEN = [
                    return _reference(X, K)
            '''}, attacks=ALL, suspicious=True, strict=False),
 ]
+# ch06 layer_costs asks for FLOPs computed from each layer's shapes; PyTorch's FLOP counter is
+# refused by who runs the operator (a frame of torch/utils/flop_counter.py), so these reach it
+# without writing its name.
+_FLOPS_BY_COUNTER = '''
+import importlib
+_counter_module = importlib.import_module(".".join(["torch", "utils", "flop" + "_" + "counter"]))
+_Counter = getattr(_counter_module, "".join(reversed("edoMretnuCpolF")))
+_total = "".join(reversed("spolf_latot_teg"))
+
+def _measured(net, input_shape, run=lambda f: f()):
+    rows = []
+    names = {m: name for name, m in net.named_modules()}
+
+    def hook(layer, inputs, out):
+        def count():
+            counter = _Counter(display=False)
+            with counter:
+                layer.forward(*inputs)
+            return getattr(counter, _total)()
+        rows.append((names[layer], sum(p.numel() for p in layer.parameters()), run(count)))
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    try:
+        with torch.no_grad():
+            net(torch.rand(*input_shape, device=next(net.parameters()).device))
+    finally:
+        for h in handles:
+            h.remove()
+    return rows
+'''
+
+
+def flops(body: str, what: str, student: str, suspicious: bool = True) -> Attack:
+    # importlib is a tampering module: the scan fails every item of the notebook and reports it
+    return Attack(student, 3, what, assignment="ch06", replace={"layer_costs": code(_FLOPS_BY_COUNTER, body)},
+                  attacks=("test_layer_costs",), suspicious=suspicious, strict=False)
+
+
+FORBIDDEN += [
+    flops('''
+        def layer_costs(net, input_shape):
+            return _measured(net, input_shape)
+    ''', "ch06 layer_costs: the FLOP counter reached through computed module and class names", "k3s_flops_computed"),
+    flops('''
+        _threads = importlib.import_module("".join(reversed("gnidaerht")))
+        def _in_thread(f):
+            out = {}
+            t = _threads.Thread(target=lambda: out.setdefault("n", f()))
+            t.start()
+            t.join()
+            return out["n"]
+        def layer_costs(net, input_shape):
+            return _measured(net, input_shape, run=_in_thread)
+    ''', "ch06 layer_costs: the FLOP counter run in a worker thread (modes are per thread)", "k3t_flops_thread"),
+    flops('''
+        _pd = importlib.import_module("torch.utils." + "_python" + "_dispatch")
+        _off = getattr(_pd, "".join(reversed("sedom_tnerruc_elbasid_")))
+        def _modes_off(f):
+            with _off():
+                return f()
+        def layer_costs(net, input_shape):
+            return _measured(net, input_shape, run=_modes_off)
+    ''', "ch06 layer_costs: the FLOP counter run with the dispatch modes disabled, names computed", "k3u_flops_modes_off"),
+    Attack("k3v_flops_found_in_vars", 3, "ch06 layer_costs: the FLOP counter found by walking vars(torch.utils), "
+           "no name of it written", assignment="ch06", replace={"layer_costs": '''
+               def _counter_class():
+                   for key, module in vars(torch.utils).items():
+                       if "flop" in key:
+                           for name, value in vars(module).items():
+                               if "Flop" in name and name.endswith("Mode"):
+                                   return value
+                   return None
+
+               def layer_costs(net, input_shape):
+                   counter_class = _counter_class()
+                   rows = []
+                   names = {m: name for name, m in net.named_modules()}
+
+                   def hook(layer, inputs, out):
+                       flops = 0
+                       if counter_class is not None:
+                           counter = counter_class(display=False)
+                           with counter:
+                               layer.forward(*inputs)
+                           flops = int(sum(counter.flop_counts["Global"].values()))
+                       rows.append((names[layer], sum(p.numel() for p in layer.parameters()), flops))
+
+                   handles = [m.register_forward_hook(hook) for m in net.modules()
+                              if isinstance(m, (nn.Conv2d, nn.Linear))]
+                   try:
+                       with torch.no_grad():
+                           net(torch.rand(*input_shape, device=next(net.parameters()).device))
+                   finally:
+                       for h in handles:
+                           h.remove()
+                   return rows
+           '''}, attacks=("test_layer_costs",), strict=False),
+]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1277,4 +1375,4 @@ CONTROLS = [
 
 ATTACKS = FORGED + JUDGED + FORBIDDEN + SECRETS + LINKS + PROCESSES + SHARED + BOUNDS
 EVERYONE = ATTACKS + CONTROLS
-ASSIGNMENTS = ("ch01", "ch03", "ch04")
+ASSIGNMENTS = ("ch01", "ch03", "ch04", "ch06")

@@ -37,7 +37,7 @@ from typing import Any, Callable, NamedTuple
 import torch
 from torch import nn
 
-from ..check import CheckError, Family, call, check_tensor, given_names, item_rule
+from ..check import CheckError, Family, call, check_tensor, check_value, given_names, item_rule
 
 
 @dataclass(frozen=True)
@@ -160,6 +160,19 @@ def int_or_pair(gen: torch.Generator, v_h: int, v_w: int):
     if v_h == v_w and randint(gen, 0, 1):
         return v_h
     return (v_h, v_w)
+
+
+def exact(*labels: str) -> Callable[..., None]:
+    """An item's ``compare`` for counts: the number, or with ``labels`` each labelled part of a
+    tuple of numbers, must be exactly PyTorch's."""
+
+    def compare(received, expected, what, hidden=True):
+        if not labels:
+            check_value(received, expected, what, hidden=True, rel=1e-12)
+        for i, label in enumerate(labels):
+            check_value(received[i], expected[i], f"{what}: {label}", hidden=True, rel=1e-12)
+
+    return compare
 
 
 def rand(gen: torch.Generator, *shape, device="cpu", low=-1.0, high=1.0, dtype=torch.float32):

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..check import CheckError, call, check_true, check_value
-from . import Item, rand, randint, register
+from . import Item, exact, rand, randint, register
 from .nets import (
     flops,
     forward,
@@ -318,11 +318,6 @@ def _describe_cost(c: CostCase):
     return f"vgg_cost({c.arch}, {c.image_size}, {c.in_channels}, {c.num_classes}, {c.hidden})"
 
 
-def _compare_pair(received, expected, what, hidden=True):
-    for i, label in enumerate(("parameters", "FLOPs")):
-        check_value(received[i], expected[i], f"{what}: {label}", hidden=True, rel=1e-12)
-
-
 class RatioCase(NamedTuple):
     label: str
 
@@ -382,11 +377,6 @@ def _oracle_stack(case):
     return (rf, params)
 
 
-def _compare_stack(received, expected, what, hidden=True):
-    for i, label in enumerate(("receptive field", "parameters")):
-        check_value(received[i], expected[i], f"{what}: {label}", hidden=True, rel=1e-12)
-
-
 register(
     network_item(
         "ch07.vgg_block",
@@ -416,7 +406,7 @@ register(
         cases=_conv_params_cases,
         run=_run_conv_params,
         oracle=_oracle_conv_params,
-        compare=lambda got, want, what, hidden=True: check_value(got, want, what, hidden=True, rel=1e-12),
+        compare=exact(),
         describe=_describe_conv_params,
     ),
     Item(
@@ -425,7 +415,7 @@ register(
         cases=_cost_cases,
         run=_run_cost,
         oracle=_oracle_cost,
-        compare=_compare_pair,
+        compare=exact("parameters", "FLOPs"),
         describe=_describe_cost,
     ),
     Item(
@@ -442,7 +432,7 @@ register(
         cases=_stack_cases,
         run=_run_stack,
         oracle=one_thread(_oracle_stack),
-        compare=_compare_stack,
+        compare=exact("receptive field", "parameters"),
         describe=lambda c: f"stacked_convs({c.n}, {c.k}, {c.channels})",
     ),
 )

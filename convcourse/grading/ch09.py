@@ -15,8 +15,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ..check import CheckError, call, check_tensor, check_true, check_value
-from . import Item, rand, randint, register
+from ..check import CheckError, call, check_tensor, check_true
+from . import Item, exact, rand, randint, register
 from .nets import (
     ClassifierCase,
     classifier_cases,
@@ -342,7 +342,7 @@ register(
         cases=_flops_cases,
         oracle=_oracle_flops,
         run=_run_flops,
-        compare=lambda r, e, what, hidden=True: check_value(r, e, what, hidden=True, rel=1e-12),
+        compare=exact(),
         describe=_describe_flops,
     ),
     Item(
@@ -351,7 +351,7 @@ register(
         cases=_min_cases,
         run=_run_min,
         oracle=one_thread(_oracle_min),
-        compare=lambda r, e, what, hidden=True: check_value(r, e, what, hidden=True, rel=1e-12),
+        compare=exact(),
         describe=lambda c: f"min_input_size({list(c)})",
     ),
 )

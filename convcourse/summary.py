@@ -125,13 +125,3 @@ def layer_table(net: nn.Module, input_shape, level: str = "leaf"):
 def count_parameters(net: nn.Module) -> int:
     """All parameters of ``net`` (shared ones counted once)."""
     return sum(p.numel() for p in net.parameters())
-
-
-def total_flops(net: nn.Module, input_shape) -> int:
-    """FLOPs of one forward pass of the whole network (``FlopCounterMode``)."""
-    was_training = net.training
-    net.eval()
-    try:
-        return layer_flops(net, _example(net, input_shape))
-    finally:
-        net.train(was_training)

@@ -18,7 +18,7 @@ from .. import reference
 from ..check import CheckError, call, check_true
 from ..hooks import watched_forward
 from . import Item, rand, randint, register
-from .nets import compare_with_reference, fmt_shape, module_result, reference_result, weights_drawn_later
+from .nets import against_reference, fmt_shape, module_result, reference_result, weights_drawn_later
 
 # ----------------------------------------------------------------------------- alexnet
 
@@ -64,16 +64,6 @@ def _run_alexnet(fn, c: AlexNetCase):
     check_true(isinstance(net, nn.Module), f"alexnet should return an nn.Module, not a {type(net).__name__}")
     _check_dropout(net, "your network", c.who())
     return module_result(net, c.X, c.who(), c.seed)
-
-
-def _compare_alexnet(received, expected, what, hidden=True):
-    compare_with_reference(
-        received,
-        expected,
-        "your network",
-        what,
-        "check the stem's stride and padding, the pooling windows and the ReLUs",
-    )
 
 
 # ----------------------------------------------------------------------------- layer_costs
@@ -317,23 +307,13 @@ def _run_slim(fn, c: SlimCase):
     return module_result(net, c.X, c.who(), c.seed)
 
 
-def _compare_slim(received, expected, what, hidden=True):
-    compare_with_reference(
-        received,
-        expected,
-        "your network",
-        what,
-        "is there a ReLU after every convolution and the first two dense layers, and are the pooling windows right?",
-    )
-
-
 register(
     Item(
         "ch06.alexnet",
         cases=_alexnet_cases,
         run=_run_alexnet,
         oracle=lambda c: reference_result(alexnet_reference, (c.in_channels, c.num_classes), c.X, c.seed),
-        compare=_compare_alexnet,
+        compare=against_reference("check the stem's stride and padding, the pooling windows and the ReLUs"),
         describe=lambda c: f"{c.who()}, input {fmt_shape(c.X.shape)}",
     ),
     Item(
@@ -359,7 +339,9 @@ register(
         cases=_slim_cases,
         run=_run_slim,
         oracle=lambda c: reference_result(slim_alexnet_reference, (c.width,), c.X, c.seed),
-        compare=_compare_slim,
+        compare=against_reference(
+            "is there a ReLU after every convolution and the first two dense layers, and are the pooling windows right?"
+        ),
         describe=lambda c: f"{c.who()}, input {fmt_shape(c.X.shape)}",
     ),
 )

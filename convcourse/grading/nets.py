@@ -280,6 +280,15 @@ def reference_result(build, args: tuple, X: torch.Tensor, seed: int) -> dict:
     return {"trace": trace, "out": out, "shapes": [tuple(p.shape) for p in ref.parameters()]}
 
 
+def against_reference(hint: str, who: str = "your network") -> Callable[..., None]:
+    """An item's ``compare``: :func:`compare_with_reference`, with ``hint`` for a wrong output."""
+
+    def compare(received, expected, what, hidden=True):
+        compare_with_reference(received, expected, who, what, hint)
+
+    return compare
+
+
 def compare_with_reference(received: dict, expected: dict, who: str, what: str, hint: str) -> None:
     """Output shape, layer trace, parameter count and order, then the output (same weights)."""
     out, ref_out = received["out"], expected["out"]

@@ -119,7 +119,10 @@ def _add_autograde(sub, common: argparse.ArgumentParser) -> None:
         help="device the hidden tests run on (default: %(default)s)",
     )
     a.add_argument(
-        "--jobs", type=int, default=DEFAULTS["jobs"], help="notebooks executed at once (default: %(default)s)"
+        "--jobs",
+        type=int,
+        default=DEFAULTS["jobs"],
+        help="notebooks executed at once (default: %(default)s; one more than the CPU cores keeps them busy)",
     )
     a.add_argument(
         "--cell-timeout", type=int, default=DEFAULTS["cell_timeout"], help="seconds per cell (default: %(default)s)"

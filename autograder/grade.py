@@ -79,6 +79,8 @@ def autograde(
     outcomes = {key: Outcome(*key) for key in pairs}
     remaining: dict[tuple[str, str], int] = {}  # notebooks still running, per submission
     prints = {key: fingerprint_of(settings.workdir / "submitted" / key[0] / key[1], settings) for key in pairs}
+    # graded from other files than these, or regraded anyway; the others are skipped
+    todo = {key for key, fingerprint in prints.items() if force or not _unchanged(settings, key, fingerprint)}
 
     def finished(key, result: ExecResult) -> None:
         out = outcomes[key]
@@ -94,9 +96,9 @@ def autograde(
                 on_done(out)
 
     with _bar(len(pairs), progress) as bar, make_runner(settings) as runner:
-        _get_ready(settings, runner, prints, force)
+        _get_ready(settings, runner, {a for _, a in pairs}, start=bool(todo))
         for key in pairs:
-            paths = _prepare(settings, outcomes[key], known[key[1]], prints[key], force)
+            paths = _prepare(settings, outcomes[key], known[key[1]], key in todo)
             if not paths:
                 bar.update(1)
                 if on_done:
@@ -116,12 +118,12 @@ def autograde(
     return result
 
 
-def _get_ready(settings: Settings, runner: Runner, prints: dict, force: bool) -> None:
-    """Start the workers (if anything is to be graded: a submission whose files changed since
-    it was graded, or ``force``) while the gradebook is made ready for every assignment."""
-    if force or any(not _unchanged(settings, key, fingerprint) for key, fingerprint in prints.items()):
+def _get_ready(settings: Settings, runner: Runner, assignments: set[str], start: bool) -> None:
+    """Start the workers (with ``start``: something is to be graded) while the gradebook is made
+    ready for every assignment."""
+    if start:
         runner.start_workers()
-    for assignment in sorted({a for _, a in prints}):
+    for assignment in sorted(assignments):
         ensure_in_gradebook(settings, assignment)
 
 
@@ -130,15 +132,15 @@ def _unchanged(settings: Settings, key: tuple[str, str], fingerprint: dict) -> b
     return read_marker(marker_path(settings, *key)) == fingerprint
 
 
-def _prepare(settings: Settings, out: Outcome, notebooks: list[str], fingerprint: dict, force: bool) -> list[str]:
+def _prepare(settings: Settings, out: Outcome, notebooks: list[str], changed: bool) -> list[str]:
     """Check and sanitise one submission (submitted/ -> autograded/); return the notebooks
-    to execute, none if it is unchanged since it was graded (same ``fingerprint``) or cannot
-    be graded."""
+    to execute, none if it is not ``changed`` (graded before from the same files, and no
+    ``--force``) or cannot be graded."""
     t0 = time.monotonic()
     student, assignment = out.student, out.assignment
     src = settings.workdir / "submitted" / student / assignment
     dest = settings.workdir / "autograded" / student / assignment
-    if not force and _unchanged(settings, (student, assignment), fingerprint):
+    if not changed:
         out.status = "skipped"
         return []
     problems, warnings = check_notebooks(src, notebooks)

@@ -743,23 +743,14 @@ FORBIDDEN = [
 # ch06 layer_costs asks for FLOPs computed from each layer's shapes; PyTorch's FLOP counter is
 # refused by who runs the operator (a frame of torch/utils/flop_counter.py), so these reach it
 # without writing its name.
-_FLOPS_BY_COUNTER = '''
-import importlib
-_counter_module = importlib.import_module(".".join(["torch", "utils", "flop" + "_" + "counter"]))
-_Counter = getattr(_counter_module, "".join(reversed("edoMretnuCpolF")))
-_total = "".join(reversed("spolf_latot_teg"))
-
-def _measured(net, input_shape, run=lambda f: f()):
+_MEASURED = '''
+def _measured(net, input_shape, count):
+    # [(name, parameters, count(layer, inputs))] of each Conv2d and Linear layer, in forward order
     rows = []
     names = {m: name for name, m in net.named_modules()}
 
     def hook(layer, inputs, out):
-        def count():
-            counter = _Counter(display=False)
-            with counter:
-                layer.forward(*inputs)
-            return getattr(counter, _total)()
-        rows.append((names[layer], sum(p.numel() for p in layer.parameters()), run(count)))
+        rows.append((names[layer], sum(p.numel() for p in layer.parameters()), count(layer, inputs)))
 
     handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     try:
@@ -769,6 +760,20 @@ def _measured(net, input_shape, run=lambda f: f()):
         for h in handles:
             h.remove()
     return rows
+'''
+_FLOPS_BY_COUNTER = _MEASURED + '''
+import importlib
+_counter_module = importlib.import_module(".".join(["torch", "utils", "flop" + "_" + "counter"]))
+_Counter = getattr(_counter_module, "".join(reversed("edoMretnuoCpolF")))
+_total = "".join(reversed("spolf_latot_teg"))
+
+def _counted(layer, inputs, run=lambda f: f()):
+    def count():
+        counter = _Counter(display=False)
+        with counter:
+            layer.forward(*inputs)
+        return getattr(counter, _total)()
+    return run(count)
 '''
 
 
@@ -781,7 +786,7 @@ def flops(body: str, what: str, student: str, suspicious: bool = True) -> Attack
 FORBIDDEN += [
     flops('''
         def layer_costs(net, input_shape):
-            return _measured(net, input_shape)
+            return _measured(net, input_shape, _counted)
     ''', "ch06 layer_costs: the FLOP counter reached through computed module and class names", "k3s_flops_computed"),
     flops('''
         _threads = importlib.import_module("".join(reversed("gnidaerht")))
@@ -792,7 +797,7 @@ FORBIDDEN += [
             t.join()
             return out["n"]
         def layer_costs(net, input_shape):
-            return _measured(net, input_shape, run=_in_thread)
+            return _measured(net, input_shape, lambda layer, inputs: _counted(layer, inputs, _in_thread))
     ''', "ch06 layer_costs: the FLOP counter run in a worker thread (modes are per thread)", "k3t_flops_thread"),
     flops('''
         _pd = importlib.import_module("torch.utils." + "_python" + "_dispatch")
@@ -801,10 +806,10 @@ FORBIDDEN += [
             with _off():
                 return f()
         def layer_costs(net, input_shape):
-            return _measured(net, input_shape, run=_modes_off)
+            return _measured(net, input_shape, lambda layer, inputs: _counted(layer, inputs, _modes_off))
     ''', "ch06 layer_costs: the FLOP counter run with the dispatch modes disabled, names computed", "k3u_flops_modes_off"),
     Attack("k3v_flops_found_in_vars", 3, "ch06 layer_costs: the FLOP counter found by walking vars(torch.utils), "
-           "no name of it written", assignment="ch06", replace={"layer_costs": '''
+           "no name of it written", assignment="ch06", replace={"layer_costs": code(_MEASURED, '''
                def _counter_class():
                    for key, module in vars(torch.utils).items():
                        if "flop" in key:
@@ -813,30 +818,18 @@ FORBIDDEN += [
                                    return value
                    return None
 
-               def layer_costs(net, input_shape):
+               def _counted(layer, inputs):
                    counter_class = _counter_class()
-                   rows = []
-                   names = {m: name for name, m in net.named_modules()}
+                   if counter_class is None:
+                       return 0
+                   counter = counter_class(display=False)
+                   with counter:
+                       layer.forward(*inputs)
+                   return int(sum(counter.flop_counts["Global"].values()))
 
-                   def hook(layer, inputs, out):
-                       flops = 0
-                       if counter_class is not None:
-                           counter = counter_class(display=False)
-                           with counter:
-                               layer.forward(*inputs)
-                           flops = int(sum(counter.flop_counts["Global"].values()))
-                       rows.append((names[layer], sum(p.numel() for p in layer.parameters()), flops))
-
-                   handles = [m.register_forward_hook(hook) for m in net.modules()
-                              if isinstance(m, (nn.Conv2d, nn.Linear))]
-                   try:
-                       with torch.no_grad():
-                           net(torch.rand(*input_shape, device=next(net.parameters()).device))
-                   finally:
-                       for h in handles:
-                           h.remove()
-                   return rows
-           '''}, attacks=("test_layer_costs",), strict=False),
+               def layer_costs(net, input_shape):
+                   return _measured(net, input_shape, _counted)
+           ''')}, attacks=("test_layer_costs",), strict=False),
 ]
 
 

@@ -29,6 +29,12 @@ FACTS = [
     (_CH, "  the 'correction' floor((n - k + 2p + s) / s) + 1 = 5"),
     # two 2x2 layers on a 3x3 input: one element that sees all nine
     (_CH, "input pixels the top element sees: 9 of 9"),
+    # padding='same' with an even kernel: the extra row and column go after the input
+    (_CH, "F.pad(1, 2, 1, 2) (1 before, 2 after): (1, 1, 8, 8), equal to padding='same': True"),
+    (_CH, "F.pad(2, 1, 2, 1) (2 before, 1 after): (1, 1, 8, 8), equal to padding='same': False"),
+    (_CH, "padding='same', only the top-left tap is 1:\ntensor([[1., 2., 3.],\n        [4., 5., 6.],"),
+    (_CH, "padding='same', only the bottom-right tap is 1:\ntensor([[5., 6., 0.],\n"
+          "        [8., 9., 0.],\n        [0., 0., 0.]])"),
 ]
 
 _PAIR = '''

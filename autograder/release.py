@@ -1,4 +1,5 @@
-"""``course release``: regenerate ``exercises/`` from ``solutions/`` with nbgrader generate_assignment."""
+"""``course release``: regenerate ``exercises/`` from ``solutions/`` with nbgrader generate_assignment,
+then put the student kit's setup cell (:mod:`autograder.kit`) first in every notebook."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from nbgrader.converters import GenerateAssignment
 from nbgrader.coursedir import CourseDirectory
 
 from .config import EXERCISES, Settings, assignments, nbgrader_config
+from .kit import add_setup_cell
 
 log = logging.getLogger("course")
 
@@ -39,17 +41,27 @@ def generate(settings: Settings, assignment: str, release_dir: Path) -> None:
         ) from e
 
 
+def student_release(settings: Settings, assignment: str, release_dir: Path) -> Path:
+    """The notebooks students download: nbgrader's release of ``assignment`` into ``release_dir``,
+    each with the kit's setup cell first; return the assignment's folder there."""
+    generate(settings, assignment, release_dir)
+    folder = release_dir / assignment
+    for notebook in sorted(folder.glob("*.ipynb")):
+        add_setup_cell(notebook)
+    return folder
+
+
 def release(settings: Settings, chosen: list[str] | None = None) -> list[str]:
     """Regenerate ``exercises/<assignment>/`` for the chosen assignments (default: all)."""
     names = _select(chosen)
     settings.workdir.mkdir(parents=True, exist_ok=True)
     for name in names:
         with tempfile.TemporaryDirectory() as tmp:
-            generate(settings, name, Path(tmp))
+            generated = student_release(settings, name, Path(tmp))
             target = EXERCISES / name
             if target.exists():
                 shutil.rmtree(target)
-            shutil.copytree(Path(tmp) / name, target)
+            shutil.copytree(generated, target)
         log.info("released %s -> exercises/%s", name, name)
     return names
 

@@ -5,7 +5,9 @@ request for a local file and no request to the network (the book works offline),
 mathematics typeset by the book's own MathJax, every image loaded. Over all of
 _build/html: every local link and #anchor resolves. Each chapter's Exercises link
 downloads exactly exercises/chNN/chNN.ipynb; the search page finds the course's terms.
-Screenshots of the home page and a chapter go to .artifacts/.
+The class report (`course report` after a real grading run) opens the same way: no console
+error, its figures shown, nothing wider than the window. Screenshots of the home page, a
+chapter and the class report go to .artifacts/.
 
 Needs Debian's chromium and chromium-driver (.ci/system-deps.sh installs them): skipped
 without them outside CI, failed in CI.
@@ -24,6 +26,7 @@ import pytest
 import yaml
 from bs4 import BeautifulSoup
 
+from autograder.config import Settings
 from tests.conftest import ROOT, require
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -255,3 +258,32 @@ def test_search_finds(book, driver, term):
     assert found & set(pages), f"searching {term!r} found {sorted(found)}, none of {pages}"
     console = seen["console"] + [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     assert not console, console
+
+
+@pytest.fixture(scope="module")
+def class_report(tmp_path_factory) -> Path:
+    """`course report` after a real grading run of a small ch01 class: right, blank, one item wrong."""
+    from autograder.cli import main
+    from autograder.grade import autograde
+    from autograder.synthetic import submission, write_submission
+    from tests.chapters.ch01 import WRONG
+
+    work = tmp_path_factory.mktemp("report-class")
+    write_submission(work, "ana", "ch01", submission("ch01"))
+    write_submission(work, "ben", "ch01", submission("ch01", blank=True))
+    write_submission(work, "cleo", "ch01", submission("ch01", replace=WRONG[3][1]))
+    autograde(Settings(work, cell_timeout=15, notebook_timeout=120, jobs=2), progress=False)
+    assert main(["report", "--workdir", str(work)]) == 0
+    return work / "report" / "index.html"
+
+
+def test_the_class_report_in_a_real_browser(class_report, driver):
+    seen = _open(driver, class_report.as_uri())
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / "class-report.png"))
+    assert not seen["console"] and not seen["failed"] and not seen["remote"], seen
+    assert seen["images"] and all(width > 0 for _, width in seen["images"]), seen["images"]
+    text = " ".join(seen["text"].split())
+    assert "ch01" in text and "corr2d is still the placeholder" in text
+    overflow = driver.execute_script("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"the report is {overflow} px wider than a 1280 px window"

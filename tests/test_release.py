@@ -5,7 +5,7 @@ import nbformat
 import pytest
 
 from autograder.config import EXERCISES, SOLUTIONS, Settings
-from autograder.release import generate
+from autograder.release import student_release
 from tests.conftest import assignments
 from tests.nbrun import points
 
@@ -19,8 +19,8 @@ def _cells(path):
 
 @pytest.mark.parametrize("assignment", assignments())
 def test_release_is_in_sync_with_solutions(assignment, tmp_path):
-    generate(Settings(tmp_path / "work"), assignment, tmp_path / "release")
-    fresh = tmp_path / "release" / assignment / f"{assignment}.ipynb"
+    folder = student_release(Settings(tmp_path / "work"), assignment, tmp_path / "release")
+    fresh = folder / f"{assignment}.ipynb"
     committed = EXERCISES / assignment / f"{assignment}.ipynb"
     assert committed.exists(), f"exercises/{assignment} is missing: run `make release`"
     assert _cells(committed) == _cells(fresh), f"exercises/{assignment} is stale: run `make release`"

@@ -27,6 +27,12 @@ FACTS = [
     # the exact operation count of one output element
     (_CH, "c_i=3, 3x3 kernel: 27 multiplications, 27 additions"),
     (_CH, "FlopCounterMode for this one element: 54 = 2 c_i k_h k_w"),
+    # a real 3-D convolution slides along the channels too
+    (_CH, "nn.Conv3d with a 3-deep kernel: output (1, 1, 62, 8, 8)"),
+    (_CH, "nn.Conv2d(64, 1, 4, 2, 1): output (1, 1, 8, 8)"),
+    # the depthwise-separable savings over several layer sizes (the table lives here, not in ch10)
+    (_CH, "256, 512, 3       1180160            134144        0.114        0.113       0.113"),
+    (_CH, "128, 128, 5        409728             19840        0.048        0.048       0.048"),
 ]
 
 _MATMUL_OK = '''

@@ -19,6 +19,13 @@ FACTS = [
     ("10_beyond_convolution", "transposed back: (8, 64, 128, 128) weight (32, 64, 3, 3)"),
     # max-unpooling puts each maximum back where it was
     ("10_beyond_convolution", "flat indices of the maxima: [[1, 6], [12, 11]]"),
+    # what grouped and separable layers compute (their counts are in chapter 3)
+    ("10_beyond_convolution", "weight (128, 16, 3, 3)\ngroups=4 equals 4 separate convolutions "
+                              "concatenated: True"),
+    ("10_beyond_convolution", "separable block = dense convolution with W[o, c] = P[o, c] * D[c]: True"),
+    # and what they cost in time, measured
+    ("10_beyond_convolution", "one CPU thread, fastest of the rounds"),
+    ("10_beyond_convolution", "each step to more groups saved time: "),
 ]
 
 _CT_OK = '''

@@ -17,12 +17,12 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 
 from autograder import kit
-from autograder.config import EXERCISES, SOLUTIONS
+from autograder.config import EXERCISES
+from autograder.synthetic import submission
 from tests.conftest import assignments
 
 # run outside the repository, with no inherited Python path: only the fresh environment counts
 _CLEAN = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-SOLUTION_MARK = re.compile(r"\s*### (BEGIN|END) SOLUTION")
 
 
 def test_the_wheel_holds_the_student_modules_and_nothing_of_the_grader(tmp_path):
@@ -107,20 +107,12 @@ def student_python(book, tmp_path_factory) -> Path:
     return python
 
 
-def _script(notebook: Path, assignment: str, answered: bool) -> str:
-    """The code cells of the downloaded notebook as one script; ``answered``: each answer cell
-    filled with the solution's code (by its grade_id), as a student who solved it would."""
-    nb = nbformat.read(str(notebook), as_version=4)
-    answers = {}
-    if answered:
-        source = nbformat.read(str(SOLUTIONS / assignment / f"{assignment}.ipynb"), as_version=4)
-        for cell in source.cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if meta.get("solution") and cell.cell_type == "code":
-                lines = cell.source.splitlines()
-                answers[meta["grade_id"]] = "\n".join(x for x in lines if not SOLUTION_MARK.match(x))
-    cells = [c for c in nb.cells if c.cell_type == "code"]
-    return "\n\n".join(answers.get(c.metadata.get("nbgrader", {}).get("grade_id"), c.source) for c in cells)
+def _script(book: Path, assignment: str, blank: bool) -> str:
+    """The code cells of the notebook the book offers, as one script, with each answer cell
+    filled with the solution's code as a student who solved it would (left as is: ``blank``)."""
+    assert _downloaded(book, assignment).read_bytes() == (EXERCISES / assignment / f"{assignment}.ipynb").read_bytes()
+    nb = submission(assignment, blank=blank)
+    return "\n\n".join(c.source for c in nb.cells if c.cell_type == "code")
 
 
 def _downloaded(book: Path, assignment: str) -> Path:
@@ -139,14 +131,14 @@ def test_without_torch_or_grader_packages_the_student_env_is_bare(student_python
 @pytest.mark.parametrize("assignment", assignments())
 def test_a_solved_download_passes_its_visible_tests_with_the_kit(book, student_python, assignment, tmp_path):
     script = tmp_path / "solved.py"
-    script.write_text(_script(_downloaded(book, assignment), assignment, answered=True))
+    script.write_text(_script(book, assignment, blank=False))
     run = subprocess.run([student_python, str(script)], capture_output=True, text=True, cwd=tmp_path, env=_CLEAN, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
 
 
 def test_a_blank_download_fails_its_first_visible_test_with_the_kits_message(book, student_python, tmp_path):
     script = tmp_path / "blank.py"
-    script.write_text(_script(_downloaded(book, "ch01"), "ch01", answered=False))
+    script.write_text(_script(book, "ch01", blank=True))
     run = subprocess.run([student_python, str(script)], capture_output=True, text=True, cwd=tmp_path, env=_CLEAN, timeout=600)
     assert run.returncode == 1
     assert "CheckError: corr2d is still the placeholder" in run.stderr, run.stderr[-2000:]

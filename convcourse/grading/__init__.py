@@ -155,6 +155,11 @@ def fmt_pair(v) -> str:
     return str(v) if isinstance(v, int) else f"({v[0]}, {v[1]})"
 
 
+def dims(shape) -> str:
+    """A shape (or a tensor's) as ``4x3x8x8``; ``scalar`` for a 0-d one."""
+    return "x".join(map(str, getattr(shape, "shape", shape))) or "scalar"
+
+
 def int_or_pair(gen: torch.Generator, v_h: int, v_w: int):
     """The size (v_h, v_w), given as one int at random when both are equal (both forms must work)."""
     if v_h == v_w and randint(gen, 0, 1):
@@ -227,7 +232,7 @@ def _describe(case) -> str:
     parts = []
     for a in case if isinstance(case, tuple) else (case,):
         if isinstance(a, torch.Tensor):
-            parts.append("x".join(map(str, a.shape)) or "scalar")
+            parts.append(dims(a))
         elif isinstance(a, (int, float, str, tuple)) and len(repr(a)) <= 24:
             parts.append(repr(a))
     return ", ".join(parts)

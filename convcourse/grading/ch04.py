@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ..check import FORBIDDEN_FAMILIES, call, check_true, check_value, watch
-from . import Item, fmt_pair, pair, rand, randint, register, with_float64
+from . import Item, dims, fmt_pair, pair, rand, randint, register, with_float64
 
 
 class PoolCase(NamedTuple):
@@ -33,8 +33,7 @@ class AvgPoolCase(NamedTuple):
 def _describe_pool(case: PoolCase | AvgPoolCase):
     stride = "default" if case.stride is None else fmt_pair(case.stride)
     text = (
-        f"input {'x'.join(map(str, case.X.shape))}, kernel {fmt_pair(case.kernel_size)}, stride {stride}, "
-        f"padding {fmt_pair(case.padding)}"
+        f"input {dims(case.X)}, kernel {fmt_pair(case.kernel_size)}, stride {stride}, padding {fmt_pair(case.padding)}"
     )
     if isinstance(case, AvgPoolCase):
         text += f", count_include_pad={case.count_include_pad}"

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..check import CheckError, call, check_true, check_value
-from . import Item, exact, rand, randint, register
+from . import Item, dims, exact, rand, randint, register
 from .nets import (
     flops,
     forward,
@@ -174,7 +174,7 @@ def _vgg_cases(gen, device):
 def _describe_vgg(c: VGGCase):
     return (
         f"vgg({c.arch}, in_channels={c.in_channels}, num_classes={c.num_classes}, image_size={c.image_size}, "
-        f"hidden={c.hidden}) on a {'x'.join(map(str, c.X.shape))} input"
+        f"hidden={c.hidden}) on a {dims(c.X)} input"
     )
 
 
@@ -383,7 +383,7 @@ register(
         cases=_block_cases,
         run=_run_block,
         oracle=_oracle_block,
-        describe=lambda c: f"{c.who()} on a {'x'.join(map(str, c.X.shape))} input",
+        describe=lambda c: f"{c.who()} on a {dims(c.X)} input",
     ),
     network_item(
         "ch07.vgg",

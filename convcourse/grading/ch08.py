@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..check import CheckError, call, check_tensor, check_true
-from . import Item, exact, rand, randint, register
+from . import Item, dims, exact, rand, randint, register
 from .nets import (
     ClassifierCase,
     classifier_cases,
@@ -51,10 +51,6 @@ def ref_nin(num_classes=10, in_channels=1):
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(),
     )
-
-
-def _shape(t):
-    return "x".join(map(str, t.shape))
 
 
 # --------------------------------------------------------------------------- nin_block
@@ -239,7 +235,7 @@ register(
         cases=_block_cases,
         run=_run_block,
         oracle=_oracle_block,
-        describe=lambda c: f"{c.who()} on a {_shape(c.X)} input",
+        describe=lambda c: f"{c.who()} on a {dims(c.X)} input",
     ),
     network_item(
         "ch08.nin",

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..check import CheckError, call, check_tensor, check_true
-from . import Item, exact, rand, randint, register
+from . import Item, dims, exact, rand, randint, register
 from .nets import (
     ClassifierCase,
     classifier_cases,
@@ -82,10 +82,6 @@ def ref_googlenet(num_classes=10, in_channels=1):
     )
 
 
-def _shape(t):
-    return "x".join(map(str, t.shape))
-
-
 # --------------------------------------------------------------------------- Inception
 class InceptionCase(NamedTuple):
     channels: tuple  # (c1, (c2r, c2), (c3r, c3), c4)
@@ -119,7 +115,7 @@ def _inception_cases(gen, device):
 
 
 def _describe_inception(c: InceptionCase):
-    return f"{c.who()} on a {_shape(c.X)} input"
+    return f"{c.who()} on a {dims(c.X)} input"
 
 
 def _paths_then_output(c: InceptionCase):
@@ -131,9 +127,9 @@ def _paths_then_output(c: InceptionCase):
         for name, channels in (("p1", c1), ("p2", c2[1]), ("p3", c3[1]), ("p4", c4)):
             out = call(getattr(block, name), X, name=f"{who}.{name}")
             if not isinstance(out, torch.Tensor) or tuple(out.shape) != (B, channels, H, W):
-                got = _shape(out) if isinstance(out, torch.Tensor) else type(out).__name__
+                got = dims(out) if isinstance(out, torch.Tensor) else type(out).__name__
                 raise CheckError(
-                    f"{who}: path {name} gives shape {got} on a {_shape(X)} input; it should keep "
+                    f"{who}: path {name} gives shape {got} on a {dims(X)} input; it should keep "
                     f"the height and width and give {channels} channels"
                 )
         return call(block, X, name=f"{who}.forward")
@@ -210,9 +206,7 @@ def _compare_stages(received, expected, what, hidden=True):
     for i, (got, want) in enumerate(zip(received["stages"], expected["stages"])):
         if tuple(got) != want:
             part = f"stage b{i + 1}" if i < 5 else "the dense layer"
-            raise CheckError(
-                f"{what}: {part} gives shape {'x'.join(map(str, got))}, expected {'x'.join(map(str, want))}"
-            )
+            raise CheckError(f"{what}: {part} gives shape {dims(got)}, expected {dims(want)}")
     check_tensor(received["out"], expected["out"], what, hidden=hidden)
 
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..check import call, check_true, check_value
-from . import Item, fmt_pair, pair, rand, randint, register, with_float64
+from . import Item, dims, fmt_pair, pair, rand, randint, register, with_float64
 
 
 def _random_size(gen, a, b):
@@ -79,10 +79,7 @@ def _ct_strided_cases(gen, device):
 
 
 def _describe_ct(c: TransposeCase):
-    return (
-        f"input {'x'.join(map(str, c.X.shape))}, weight {'x'.join(map(str, c.W.shape))}, "
-        f"stride {fmt_pair(c.stride)}, padding {fmt_pair(c.padding)}"
-    )
+    return f"input {dims(c.X)}, weight {dims(c.W)}, stride {fmt_pair(c.stride)}, padding {fmt_pair(c.padding)}"
 
 
 def _run_ct(fn, c: TransposeCase):
@@ -201,7 +198,7 @@ def _up_cases(gen, device):
 
 
 def _describe_up(c: UpCase):
-    return f"input {'x'.join(map(str, c.X.shape))}, scale_factor {fmt_pair(c.scale_factor)}"
+    return f"input {dims(c.X)}, scale_factor {fmt_pair(c.scale_factor)}"
 
 
 def _run_up(name):

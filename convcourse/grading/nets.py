@@ -23,7 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ..check import CheckError, call, check_tensor, check_true
 from ..hooks import watched_forward
-from . import Item, drawn, rand, randint, randomize, seeded
+from . import Item, dims, drawn, rand, randint, randomize, seeded
 
 
 def one_thread(fn):
@@ -131,8 +131,8 @@ def _check_shapes(got: list, names: list, want: list, who: str) -> None:
         if g != w:
             name = names[i] if i < len(names) and isinstance(names[i], str) else "?"
             raise CheckError(
-                f"{who}: parameter {i} ({name}) has shape {'x'.join(map(str, g))}, expected "
-                f"{'x'.join(map(str, w))} (parameters are compared in the order the layers "
+                f"{who}: parameter {i} ({name}) has shape {dims(g)}, expected "
+                f"{dims(w)} (parameters are compared in the order the layers "
                 f"are created)"
             )
     if len(got) != len(want):
@@ -202,7 +202,7 @@ def describe_classifier(name: str):
     """``describe`` for :class:`ClassifierCase` items."""
 
     def describe(case: ClassifierCase):
-        sizes = " and ".join("x".join(map(str, X.shape)) for X in case.inputs)
+        sizes = " and ".join(dims(X) for X in case.inputs)
         return (
             f"{name}(num_classes={case.num_classes}, in_channels={case.in_channels}) on {sizes} "
             f"input{'s' if len(case.inputs) > 1 else ''}"

@@ -1,0 +1,265 @@
+"""A fair comparison of the course's five networks, and an ablation of NiN's head.
+
+Every network is trained with one recipe on the real data the machine has, for the same
+number of epochs, from several seeds, and the per-seed results are written to a JSON file
+that chapters 8 and 9 read (they never train for it themselves):
+
+- data: ``convcourse.data.load_fashion_mnist()`` (on a machine without the full set, the
+  4,443-image real sample, split 3,500 train / 943 test), every training image once per epoch;
+- recipe: He initialisation, plain minibatch SGD (``convcourse.train.train``) with the same
+  learning rate and batch size for every network, the test accuracy after every epoch;
+- networks (``convcourse.models`` builders), each at a stated input size at which it is valid:
+  modern LeNet and the CPU-sized AlexNet (``alexnet_mini``) at 28x28, the narrow VGG-11 and
+  GoogLeNet at 32x32, NiN at 67x67 (the smallest input it accepts);
+- ablation (suite ``ablation``): NiN's trunk with its class block and global average pooling
+  replaced by a flatten and one dense layer, and NiN without its dropout.
+
+Each run also records the fraction of test images whose ten scores are all equal (a network
+that gives every image the same scores sits at the loss ln 10 and learns nothing from it), so
+that a chance-level result can be told from a slow one.
+
+    python benchmarks/compare_networks.py                      # the real run (all suites)
+    python benchmarks/compare_networks.py --suite ablation --seeds 0,1
+    python benchmarks/compare_networks.py --smoke --out /tmp/c.json   # seconds, for tests
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from convcourse.data import data_loaders, load_fashion_mnist  # noqa: E402
+from convcourse.device import describe, get_device  # noqa: E402
+from convcourse.train import set_seed, train  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "compare_networks.json"
+CHANCE = 0.1  # ten balanced classes
+LN10 = math.log(10)
+
+
+@dataclass
+class Config:
+    key: str
+    label: str
+    build: Callable[[], nn.Module]
+    size: int
+
+
+def _nin_dense_head() -> nn.Module:
+    """NiN's trunk (three blocks, poolings, dropout) with a flatten and one dense layer on top.
+
+    At 67x67 the trunk ends in a 384 x 1 x 1 map, so the dense layer has 384 inputs.
+    """
+    from convcourse.models.nin import nin
+
+    trunk = list(nin().children())[:7]  # up to and including the dropout
+    return nn.Sequential(*trunk, nn.Flatten(), nn.Linear(384, 10))
+
+
+def configs() -> dict[str, Config]:
+    """Every network the script can train, by key."""
+    from convcourse.models.alexnet import alexnet_mini
+    from convcourse.models.googlenet import googlenet
+    from convcourse.models.lenet import lenet_modern
+    from convcourse.models.nin import nin
+    from convcourse.models.vgg import CFGS, vgg
+
+    return {
+        c.key: c
+        for c in [
+            Config("lenet", "LeNet (modern)", lenet_modern, 28),
+            Config("alexnet", "AlexNet (mini)", alexnet_mini, 28),
+            Config("vgg", "VGG-11 narrow", lambda: vgg(CFGS["vgg11_narrow"], image_size=32), 32),
+            Config("nin", "NiN", nin, 67),
+            Config("googlenet", "GoogLeNet", googlenet, 32),
+            Config("nin_dense", "NiN, dense head", _nin_dense_head, 67),
+            Config("nin_nodrop", "NiN, no dropout", lambda: nin(dropout=0.0), 67),
+        ]
+    }
+
+
+SUITES = {
+    "compare": ["lenet", "alexnet", "vgg", "nin", "googlenet"],
+    "ablation": ["nin", "nin_dense", "nin_nodrop"],
+}
+
+
+def he_init(m: nn.Module) -> None:
+    """He (Kaiming) normal weights for ReLU networks, zero biases (chapter 7)."""
+    if isinstance(m, (nn.Conv2d, nn.Linear)):
+        nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+        nn.init.zeros_(m.bias)
+
+
+def cost(cfg: Config) -> dict:
+    """Parameters and forward FLOPs for one image at the config's size (on the meta device)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.device("meta"):
+        net = cfg.build()
+        x = torch.zeros(1, 1, cfg.size, cfg.size)
+    with FlopCounterMode(display=False) as counter:
+        net(x)
+    return {"parameters": sum(p.numel() for p in net.parameters()), "flops": counter.get_total_flops()}
+
+
+def constant_fraction(net: nn.Module, test_iter) -> float:
+    """Fraction of test images whose scores are all equal (the network cannot tell them apart)."""
+    net.eval()
+    same = total = 0
+    with torch.no_grad():
+        for X, _ in test_iter:
+            out = net(X)
+            same += int(((out.max(dim=1).values - out.min(dim=1).values) == 0).sum())
+            total += len(out)
+    return same / max(total, 1)
+
+
+def run_one(cfg: Config, seed: int, args, data, device) -> dict:
+    """Train one network from one seed; the per-epoch curves and the final figures."""
+    set_seed(seed)
+    resize = None if cfg.size == 28 else cfg.size
+    train_iter, test_iter, _ = data_loaders(
+        args.batch, resize=resize, device=device, data=data, seed=seed,
+        train_limit=args.train_limit, test_limit=args.test_limit,
+    )
+    net = cfg.build().apply(he_init)
+    hist = train(net, train_iter, test_iter, epochs=args.epochs, lr=args.lr, device=device,
+                 init=None, plot=False, progress=False, log=None)
+    return {
+        "network": cfg.key, "label": cfg.label, "seed": seed, "size": cfg.size,
+        "train_loss": hist["train_loss"], "train_acc": hist["train_acc"],
+        "test_acc": hist["test_acc"], "final_test_acc": hist["test_acc"][-1],
+        "constant_output_fraction": constant_fraction(net, test_iter),
+        "images_per_s": hist["images_per_s"], "seconds": hist["seconds"],
+    }
+
+
+def summarise(runs: list[dict]) -> dict:
+    """Per network: mean, sample standard deviation, min and max of the final test accuracy."""
+    out = {}
+    for key in dict.fromkeys(r["network"] for r in runs):
+        accs = [r["final_test_acc"] for r in runs if r["network"] == key]
+        losses = [r["train_loss"][-1] for r in runs if r["network"] == key]
+        out[key] = {
+            "seeds": len(accs), "mean": statistics.mean(accs),
+            "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+            "min": min(accs), "max": max(accs),
+            # a run whose final training loss is within 2 % of ln 10 has not left chance
+            "runs_at_chance": sum(loss > 0.98 * LN10 for loss in losses),
+        }
+    return out
+
+
+def environment(device) -> dict:
+    return {
+        "device": describe(device), "torch": torch.__version__,
+        "threads": torch.get_num_threads(), "python": platform.python_version(),
+        "machine": platform.machine(), "processor_count": os.cpu_count(),
+    }
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--suite", choices=["all", *SUITES], default="all")
+    p.add_argument("--networks", help="comma-separated keys (overrides --suite): "
+                   + ", ".join(configs()))
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--lr", type=float, default=0.02)
+    p.add_argument("--train-limit", type=int, default=None, help="keep the first N training images")
+    p.add_argument("--test-limit", type=int, default=None, help="keep the first N test images")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--smoke", action="store_true",
+                   help="1 epoch, 2 seeds, 64 train / 32 test images: a check that runs in seconds")
+    p.add_argument("--out", type=Path, default=None,
+                   help=f"JSON to write (default {RESULTS.relative_to(ROOT)}; in smoke mode a temp file)")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.epochs, args.seeds, args.train_limit, args.test_limit = 1, "0,1", 64, 32
+    if args.out is None:
+        args.out = Path(tempfile.gettempdir()) / "compare_networks_smoke.json" if args.smoke else RESULTS
+    return args
+
+
+def selected(args) -> list[str]:
+    if args.networks:
+        keys = args.networks.split(",")
+        unknown = set(keys) - set(configs())
+        if unknown:
+            raise SystemExit(f"unknown networks: {', '.join(sorted(unknown))}")
+        return keys
+    if args.suite == "all":
+        return list(dict.fromkeys(SUITES["compare"] + SUITES["ablation"]))
+    return SUITES[args.suite]
+
+
+def write(path: Path, report: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(report, indent=1) + "\n")
+    tmp.replace(path)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    torch.set_num_threads(args.threads)
+    device = get_device(args.device)
+    data = load_fashion_mnist()
+    keys, seeds = selected(args), [int(s) for s in args.seeds.split(",")]
+    table = configs()
+    n_train = len(data.train_y[: args.train_limit])
+    n_test = len(data.test_y[: args.test_limit])
+    report = {
+        "protocol": {
+            "epochs": args.epochs, "seeds": seeds, "batch": args.batch, "lr": args.lr,
+            "optimiser": "SGD (no momentum, no weight decay)", "init": "He normal",
+            "smoke": args.smoke, "sizes": {k: table[k].size for k in keys},
+            "labels": {k: table[k].label for k in keys},
+        },
+        "suites": {name: [k for k in ks if k in keys] for name, ks in SUITES.items()},
+        "data": {"source": data.source, "train_images": n_train, "test_images": n_test},
+        "environment": environment(device),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "costs": {k: cost(table[k]) for k in keys},
+        "runs": [], "complete": False,
+    }
+    start = time.perf_counter()
+    for seed in seeds:  # seeds outside: a cut-short run still holds every network
+        for key in keys:
+            r = run_one(table[key], seed, args, data, device)
+            report["runs"].append(r)
+            report["summary"] = summarise(report["runs"])
+            report["wall_seconds"] = time.perf_counter() - start
+            write(args.out, report)
+            print(f"[{report['wall_seconds']:7.0f} s] seed {seed} {key:10s} "
+                  f"test acc {r['final_test_acc']:.3f}, loss {r['train_loss'][-1]:.3f}, "
+                  f"{r['images_per_s']:.0f} img/s", flush=True)
+    report["complete"] = True
+    report["wall_seconds"] = time.perf_counter() - start
+    write(args.out, report)
+    print(f"wrote {args.out} ({report['wall_seconds']:.0f} s)")
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -2,7 +2,9 @@
 
 For the root page and every page in _toc.yml: no JavaScript console error, no failed
 request for a local file and no request to the network (the book works offline), the
-mathematics typeset by the book's own MathJax, every image loaded. Over all of
+mathematics typeset by the book's own MathJax, every image loaded, and at the 1280 x 900
+window no code block, output or table wider than the text column (no sideways scrolling; a
+text table printed in an output fits unwrapped). Over all of
 _build/html: every local link and #anchor resolves. Each chapter's Exercises link
 downloads exactly exercises/chNN/chNN.ipynb; the search page finds the course's terms.
 The class report (`course report` after a real grading run) opens the same way: no console
@@ -147,6 +149,54 @@ def _open(drv, url: str) -> dict:
     return seen
 
 
+# Runs in a page that _open has settled: what is wider than its box at the window's width.
+# Collapsed cells (hide-input, hide-cell) are opened first, as a reader who expands them sees
+# them. A code block (pre, .highlight) or an output area whose content is wider than its box
+# scrolls sideways; a table (its own box, or the theme's scrolling wrapper) wider than the text
+# column does too. Printed output may wrap, but a line of a text table (a row framed by "|",
+# or one with three or more gaps of 2+ spaces between columns) must fit unwrapped: a wrapped
+# table row is not readable. Returns [kind, px too wide, the block's first characters].
+_OVERFLOW = """
+const art = document.querySelector('article') || document.body;
+art.querySelectorAll('details').forEach(d => { d.open = true; });
+const found = [];
+const head = e => e.textContent.trim().replace(/\\s+/g, ' ').slice(0, 60);
+const kind = e => e.closest('.cell_input') ? 'code' : e.closest('.cell_output') ? 'output' : 'listing';
+const wide = [...art.querySelectorAll('pre, .highlight, .cell_output, .cell_output .output')].filter(
+  e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1);
+for (const e of wide.filter(e => !wide.some(inner => inner !== e && e.contains(inner))))
+  found.push([`${kind(e)} block`, e.scrollWidth - e.clientWidth, head(e)]);
+for (const t of art.querySelectorAll('table')) {
+  const box = t.closest('.pst-scrollable-table-container') || t.parentElement;
+  const over = Math.max(t.scrollWidth - t.clientWidth, box.scrollWidth - box.clientWidth,
+                        t.getBoundingClientRect().right - art.getBoundingClientRect().right);
+  if (over > 1) found.push(['table', Math.round(over), head(t)]);
+}
+for (const pre of art.querySelectorAll('.cell_output pre')) {
+  const cs = getComputedStyle(pre);
+  const room = pre.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+  const rows = pre.textContent.split('\\n').filter(
+    l => /^\\s*\\|.*\\|\\s*$/.test(l) || (l.trim().match(/ {2,}/g) || []).length >= 3);
+  for (const row of rows) {
+    const probe = document.createElement('span');
+    probe.style.whiteSpace = 'pre';
+    probe.textContent = row;
+    pre.appendChild(probe);
+    const width = probe.getBoundingClientRect().width;
+    probe.remove();
+    if (width > room + 1) {
+      found.push(['text table row', Math.round(width - room), row.trim().slice(0, 60)]);
+      break;
+    }
+  }
+}
+const page = document.documentElement;
+if (page.scrollWidth > page.clientWidth + 1)
+  found.push(['page', page.scrollWidth - page.clientWidth, document.title]);
+return found;
+"""
+
+
 def test_every_page_in_a_real_browser(book, driver):
     t0 = time.time()
     ARTIFACTS.mkdir(exist_ok=True)
@@ -180,6 +230,8 @@ def test_every_page_in_a_real_browser(book, driver):
         for src, width in seen["images"]:
             if not width:
                 problems.append(f"{page}: image not shown: {src}")
+        for what, px, start in driver.execute_script(_OVERFLOW):
+            problems.append(f"{page}: {what} {px} px wider than its box at 1280 px: {start!r}")
     print(f"\nbrowser: {len(pages)} page(s) checked in {time.time() - t0:.1f} s")
     assert not problems, "\n".join(problems)
 

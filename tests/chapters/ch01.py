@@ -8,7 +8,8 @@ WRONG: (what the mistake is, {solution cell grade_id: replacement source},
 
 FACTS = [
     ("01_cross_correlation", "tensor([[19., 25.],\n        [37., 43.]])"),
-    ("01_cross_correlation", "checked 200 random configurations: shape (n_h-k_h+1) x (n_w-k_w+1) and values match F.conv2d"),
+    ("01_cross_correlation", "checked 200 random configurations: shape (n_h-k_h+1) x (n_w-k_w+1)\n"
+                             "and values match F.conv2d"),
     ("01_cross_correlation", "tensor([[ 0.,  1.,  0.,  0.,  0., -1.,  0.],\n        [ 0.,  1.,  0.,  0.,  0., -1.,  0.],\n"
                              "        [ 0.,  1.,  0.,  0.,  0., -1.,  0.],\n        [ 0.,  1.,  0.,  0.,  0., -1.,  0.],\n"
                              "        [ 0.,  1.,  0.,  0.,  0., -1.,  0.],\n        [ 0.,  1.,  0.,  0.,  0., -1.,  0.]])"),
@@ -21,7 +22,7 @@ FACTS = [
     ("01_cross_correlation", "3 stacked 3x3 layers: receptive field 7x7"),
     ("01_cross_correlation", "grad_fn of the output: CopySlices"),
     ("01_cross_correlation", "a leaf Variable that requires grad is being used in an in-place operation."),
-    ("01_cross_correlation", "has been modified by an inplace operation"),
+    ("01_cross_correlation", "has been modified by an inplace"),
     # the syllabus' setting: a layer with a bias, lr 0.01, 20 steps
     ("01_cross_correlation", "kernel: [0.949, -0.948] | bias: -0.001"),
 ]

@@ -47,10 +47,11 @@ def _net_device(net: nn.Module, default=None) -> torch.device:
 
 
 def evaluate_accuracy(net: nn.Module, data_iter, device=None) -> float:
-    """Fraction of correctly classified examples in ``data_iter`` (counted over all examples).
+    """Fraction of correctly classified examples in ``data_iter`` (counted over all
+    examples).
 
-    The net is put in evaluation mode (dropout off) without gradients, and restored to the
-    mode it was in.
+    The net is put in evaluation mode (dropout off) without gradients, and restored to
+    the mode it was in.
     """
     device = torch.device(device) if device is not None else _net_device(net)
     was_training = net.training

@@ -4,10 +4,11 @@ from torch import nn
 
 
 def alexnet(in_channels=1, num_classes=10, slim=1):
-    """AlexNet for (B, in_channels, 224, 224) inputs: five convolutions, three dense layers.
+    """AlexNet for (B, in_channels, 224, 224) inputs: five convolutions, three dense
+    layers.
 
-    ``slim`` divides every channel count and dense width (96, 256, 384, 4096) by an integer,
-    for cut-down experiments on a CPU; ``slim=1`` is the full-width network.
+    ``slim`` divides every channel count and dense width (96, 256, 384, 4096) by an
+    integer, for cut-down experiments on a CPU; ``slim=1`` is the full-width network.
     """
     c1, c2, c3, d = 96 // slim, 256 // slim, 384 // slim, 4096 // slim
     return nn.Sequential(
@@ -37,12 +38,13 @@ def alexnet(in_channels=1, num_classes=10, slim=1):
 
 
 def alexnet_mini(in_channels=1, num_classes=10):
-    """An AlexNet-shaped network for (B, in_channels, 28, 28) inputs, small enough for a CPU.
+    """An AlexNet-shaped network for (B, in_channels, 28, 28) inputs, small enough for a
+    CPU.
 
-    The same pattern as :func:`alexnet` (a stem, a second convolution, three 3x3 convolutions,
-    overlapping 3x3 max pooling with stride 2, two wide dense layers with dropout), but a 5x5
-    stride-1 stem, since a 28x28 image needs no fast shrinking, and about 1/100 of the
-    parameters.
+    The same pattern as :func:`alexnet` (a stem, a second convolution, three 3x3
+    convolutions, overlapping 3x3 max pooling with stride 2, two wide dense layers with
+    dropout), but a 5x5 stride-1 stem, since a 28x28 image needs no fast shrinking, and
+    about 1/100 of the parameters.
     """
     return nn.Sequential(
         nn.Conv2d(in_channels, 24, kernel_size=5, padding=2),

@@ -1,11 +1,14 @@
-"""GoogLeNet (Szegedy et al., 2015) for one-channel 96x96 inputs: the Inception block and five stages.
+"""GoogLeNet (Szegedy et al., 2015) for one-channel 96x96 inputs: the Inception block
+and five stages.
 
 An Inception block runs four paths side by side on the same input and concatenates their
 outputs on the channel axis, so its output has ``c1 + c2[1] + c3[1] + c4`` channels:
 
 1. a 1x1 convolution with ``c1`` channels;
-2. a 1x1 convolution to ``c2[0]`` channels, then a 3x3 convolution (padding 1) to ``c2[1]``;
-3. a 1x1 convolution to ``c3[0]`` channels, then a 5x5 convolution (padding 2) to ``c3[1]``;
+2. a 1x1 convolution to ``c2[0]`` channels, then a 3x3 convolution (padding 1) to
+   ``c2[1]``;
+3. a 1x1 convolution to ``c3[0]`` channels, then a 5x5 convolution (padding 2) to
+   ``c3[1]``;
 4. a 3x3 max pooling (stride 1, padding 1), then a 1x1 convolution to ``c4`` channels.
 
 Every convolution is followed by a ReLU; no path changes the height or width.
@@ -16,7 +19,8 @@ from torch import nn
 
 
 def _conv(in_channels, out_channels, kernel_size, **kwargs):
-    """A convolution followed by a ReLU; lazy (``nn.LazyConv2d``) when ``in_channels`` is None."""
+    """A convolution followed by a ReLU; lazy (``nn.LazyConv2d``) when ``in_channels``
+    is None."""
     if in_channels is None:
         conv = nn.LazyConv2d(out_channels, kernel_size, **kwargs)
     else:
@@ -25,14 +29,24 @@ def _conv(in_channels, out_channels, kernel_size, **kwargs):
 
 
 class Inception(nn.Module):
-    """Four parallel paths; ``c2`` and ``c3`` are pairs (1x1 reduction, output channels)."""
+    """Four parallel paths; ``c2`` and ``c3`` are pairs (1x1 reduction, output
+    channels)."""
 
     def __init__(self, c1, c2, c3, c4, in_channels=None):
         super().__init__()
         self.p1 = _conv(in_channels, c1, 1)
-        self.p2 = nn.Sequential(_conv(in_channels, c2[0], 1), _conv(c2[0], c2[1], 3, padding=1))
-        self.p3 = nn.Sequential(_conv(in_channels, c3[0], 1), _conv(c3[0], c3[1], 5, padding=2))
-        self.p4 = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1), _conv(in_channels, c4, 1))
+        self.p2 = nn.Sequential(
+            _conv(in_channels, c2[0], 1),
+            _conv(c2[0], c2[1], 3, padding=1),
+        )
+        self.p3 = nn.Sequential(
+            _conv(in_channels, c3[0], 1),
+            _conv(c3[0], c3[1], 5, padding=2),
+        )
+        self.p4 = nn.Sequential(
+            nn.MaxPool2d(3, stride=1, padding=1),
+            _conv(in_channels, c4, 1),
+        )
         self.out_channels = c1 + c2[1] + c3[1] + c4
 
     def forward(self, x):
@@ -54,7 +68,8 @@ INCEPTIONS = {
 
 
 def googlenet(num_classes=10, in_channels=1):
-    """The five stages of GoogLeNet and a dense output layer; 96x96 inputs give 3x3 maps before pooling."""
+    """The five stages of GoogLeNet and a dense output layer; 96x96 inputs give 3x3
+    maps before pooling."""
 
     def pool():  # 3x3 max pooling, stride 2, padding 1: halves the height and width
         return nn.MaxPool2d(3, stride=2, padding=1)

@@ -1,4 +1,5 @@
-"""LeNet-5 (LeCun et al., 1998) for 28x28 Fashion-MNIST images, and a modernised version."""
+"""LeNet-5 (LeCun et al., 1998) for 28x28 Fashion-MNIST images, and a modernised
+version."""
 
 from torch import nn
 

@@ -1,4 +1,5 @@
-"""Network in Network (Lin, Chen and Yan, 2013): per-pixel MLPs and global average pooling.
+"""Network in Network (Lin, Chen and Yan, 2013): per-pixel MLPs and global average
+pooling.
 
 A NiN block is one ordinary convolution followed by two 1x1 convolutions, each with a
 ReLU: the 1x1 convolutions act as a small dense network applied at every pixel.  The
@@ -10,7 +11,8 @@ from torch import nn
 
 
 def nin_block(out_channels, kernel_size, strides, padding, in_channels=None):
-    """A ``kernel_size`` convolution, then two 1x1 convolutions, all with ``out_channels`` and ReLUs.
+    """A ``kernel_size`` convolution, then two 1x1 convolutions, all with
+    ``out_channels`` and ReLUs.
 
     With ``in_channels=None`` the first convolution is lazy.
     """
@@ -29,7 +31,8 @@ def nin_block(out_channels, kernel_size, strides, padding, in_channels=None):
 
 
 def nin(num_classes=10, in_channels=1, dropout=0.5):
-    """AlexNet's convolution sizes as NiN blocks; global average pooling instead of dense layers."""
+    """AlexNet's convolution sizes as NiN blocks; global average pooling instead of
+    dense layers."""
     return nn.Sequential(
         nin_block(96, kernel_size=11, strides=4, padding=0, in_channels=in_channels),
         nn.MaxPool2d(3, stride=2),

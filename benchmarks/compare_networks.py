@@ -191,6 +191,9 @@ def parse_args(argv=None):
     p.add_argument("--device", default="cpu")
     p.add_argument("--smoke", action="store_true",
                    help="1 epoch, 2 seeds, 64 train / 32 test images: a check that runs in seconds")
+    p.add_argument("--add", action="store_true",
+                   help="add the networks to the --out file, which must hold the same protocol "
+                   "and data (its runs are kept; wall time and sessions add up)")
     p.add_argument("--out", type=Path, default=None,
                    help=f"JSON to write (default {RESULTS.relative_to(ROOT)}; in smoke mode a temp file)")
     args = p.parse_args(argv)
@@ -216,6 +219,50 @@ def write(path: Path, report: dict) -> None:
     tmp.replace(path)
 
 
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def new_report(args, seeds, data, device) -> dict:
+    """An empty report: the protocol, the data, the machine; no networks yet."""
+    return {
+        "protocol": {
+            "epochs": args.epochs, "seeds": seeds, "batch": args.batch, "lr": args.lr,
+            "optimiser": "SGD (no momentum, no weight decay)", "init": "He normal",
+            "smoke": args.smoke, "sizes": {}, "labels": {},
+        },
+        "suites": {},
+        "data": {"source": data.source, "train_images": len(data.train_y[: args.train_limit]),
+                 "test_images": len(data.test_y[: args.test_limit])},
+        "environment": environment(device), "date": _now(), "sessions": [],
+        "costs": {}, "runs": [], "wall_seconds": 0.0, "complete": False,
+    }
+
+
+def previous_report(path: Path, fresh: dict) -> dict:
+    """The report in ``path``, checked to share ``fresh``'s protocol and data (for ``--add``)."""
+    report = json.loads(path.read_text())
+    same = ("epochs", "seeds", "batch", "lr", "optimiser", "init", "smoke")
+    for field in same:
+        if report["protocol"][field] != fresh["protocol"][field]:
+            raise SystemExit(f"{path}: {field} is {report['protocol'][field]!r}, "
+                             f"not {fresh['protocol'][field]!r}: cannot add to it")
+    if report["data"] != fresh["data"]:
+        raise SystemExit(f"{path}: other data ({report['data']}): cannot add to it")
+    report.setdefault("sessions", [{"date": report["date"], "wall_seconds": report["wall_seconds"],
+                                    "networks": list(report["protocol"]["sizes"])}])
+    return report
+
+
+def add_networks(report: dict, keys: list[str]) -> None:
+    """Put ``keys`` into the report's sizes, labels, costs and suites."""
+    table, proto = configs(), report["protocol"]
+    for key in keys:
+        proto["sizes"][key], proto["labels"][key] = table[key].size, table[key].label
+        report["costs"][key] = cost(table[key])
+    report["suites"] = {name: [k for k in ks if k in proto["sizes"]] for name, ks in SUITES.items()}
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
@@ -223,38 +270,34 @@ def main(argv=None) -> dict:
     device = get_device(args.device)
     data = load_fashion_mnist()
     keys, seeds = selected(args), [int(s) for s in args.seeds.split(",")]
+    report = new_report(args, seeds, data, device)
+    if args.add and args.out.exists():
+        report = previous_report(args.out, report)
+    add_networks(report, keys)
+    done = {(r["network"], r["seed"]) for r in report["runs"]}
+    session = {"date": _now(), "networks": keys, "wall_seconds": 0.0}
+    report["sessions"].append(session)
+    report["complete"], before, start = False, report["wall_seconds"], time.perf_counter()
     table = configs()
-    n_train = len(data.train_y[: args.train_limit])
-    n_test = len(data.test_y[: args.test_limit])
-    report = {
-        "protocol": {
-            "epochs": args.epochs, "seeds": seeds, "batch": args.batch, "lr": args.lr,
-            "optimiser": "SGD (no momentum, no weight decay)", "init": "He normal",
-            "smoke": args.smoke, "sizes": {k: table[k].size for k in keys},
-            "labels": {k: table[k].label for k in keys},
-        },
-        "suites": {name: [k for k in ks if k in keys] for name, ks in SUITES.items()},
-        "data": {"source": data.source, "train_images": n_train, "test_images": n_test},
-        "environment": environment(device),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "costs": {k: cost(table[k]) for k in keys},
-        "runs": [], "complete": False,
-    }
-    start = time.perf_counter()
     for seed in seeds:  # seeds outside: a cut-short run still holds every network
         for key in keys:
+            if (key, seed) in done:
+                continue
             r = run_one(table[key], seed, args, data, device)
             report["runs"].append(r)
             report["summary"] = summarise(report["runs"])
-            report["wall_seconds"] = time.perf_counter() - start
+            session["wall_seconds"] = time.perf_counter() - start
+            report["wall_seconds"] = before + session["wall_seconds"]
             write(args.out, report)
-            print(f"[{report['wall_seconds']:7.0f} s] seed {seed} {key:10s} "
+            print(f"[{session['wall_seconds']:7.0f} s] seed {seed} {key:10s} "
                   f"test acc {r['final_test_acc']:.3f}, loss {r['train_loss'][-1]:.3f}, "
                   f"{r['images_per_s']:.0f} img/s", flush=True)
     report["complete"] = True
-    report["wall_seconds"] = time.perf_counter() - start
+    report["summary"] = summarise(report["runs"])
+    session["wall_seconds"] = time.perf_counter() - start
+    report["wall_seconds"] = before + session["wall_seconds"]
     write(args.out, report)
-    print(f"wrote {args.out} ({report['wall_seconds']:.0f} s)")
+    print(f"wrote {args.out} ({session['wall_seconds']:.0f} s)")
     return report
 
 

@@ -12,8 +12,9 @@ that chapters 8 and 9 read (they never train for it themselves):
   modern LeNet and the CPU-sized AlexNet (``alexnet_mini``) at 28x28, the narrow VGG-11 and
   GoogLeNet at 32x32, NiN at 67x67 (the smallest input it accepts);
 - ablation (suite ``ablation``): NiN's trunk with its class block and global average pooling
-  replaced by a flatten and one dense layer; NiN without its dropout is also available
-  (``--networks ...,nin_nodrop``) but is not part of the default run, to keep it short.
+  replaced by a flatten and one dense layer; NiN whose class block ends without its last
+  ReLU; NiN without its dropout. The last two were added to the stored run afterwards with
+  ``--add --networks nin_linear,nin_nodrop`` (same protocol, data and machine).
 
 Each run also records the fraction of test images whose ten scores are all equal (a network
 that gives every image the same scores sits at the loss ln 10 and learns nothing from it), so
@@ -73,6 +74,19 @@ def _nin_dense_head() -> nn.Module:
     return nn.Sequential(*trunk, nn.Flatten(), nn.Linear(384, 10))
 
 
+def _nin_linear_scores() -> nn.Module:
+    """NiN whose class block ends without its last ReLU: the scores may be negative.
+
+    In NiN the scores are averages of ReLU outputs, so a class unit that is zero for every
+    image (a dead ReLU) gives that class a constant score and no gradient.
+    """
+    from convcourse.models.nin import nin
+
+    net = nin()
+    net[7] = nn.Sequential(*list(net[7].children())[:-1])  # the class block, last ReLU dropped
+    return net
+
+
 def configs() -> dict[str, Config]:
     """Every network the script can train, by key."""
     from convcourse.models.alexnet import alexnet_mini
@@ -90,6 +104,7 @@ def configs() -> dict[str, Config]:
             Config("nin", "NiN", nin, 67),
             Config("googlenet", "GoogLeNet", googlenet, 32),
             Config("nin_dense", "NiN, dense head", _nin_dense_head, 67),
+            Config("nin_linear", "NiN, no ReLU on scores", _nin_linear_scores, 67),
             Config("nin_nodrop", "NiN, no dropout", lambda: nin(dropout=0.0), 67),
         ]
     }
@@ -97,7 +112,7 @@ def configs() -> dict[str, Config]:
 
 SUITES = {
     "compare": ["lenet", "alexnet", "vgg", "nin", "googlenet"],
-    "ablation": ["nin", "nin_dense", "nin_nodrop"],
+    "ablation": ["nin", "nin_dense", "nin_linear", "nin_nodrop"],
 }
 DEFAULT = "lenet,alexnet,vgg,nin,googlenet,nin_dense"  # the stored run
 

@@ -198,4 +198,22 @@ def layer_costs(net, input_shape):
     return rows
 '''},
      {"test_layer_costs"}),
+    ("AlexNet imported from the course instead of written",
+     {"alexnet": "from convcourse.models.alexnet import alexnet\n"},
+     {"test_alexnet"}),
+    ("the course's AlexNet builder wrapped, at the asked width",
+     {"slim_alexnet": '''
+import convcourse.models.alexnet as course_models
+
+def slim_alexnet(c):
+    return course_models.alexnet_mini(1, 10)
+'''},
+     {"test_slim_alexnet"}),
+    ("the course's own layer table asked for the dominant layers",
+     {"dominant_layers": '''
+def dominant_layers(net, input_shape):
+    costs = reference.layer_costs(net, input_shape)
+    return max(costs, key=lambda row: row[1])[0], max(costs, key=lambda row: row[2])[0]
+'''},
+     {"test_dominant_layers"}),
 ]

@@ -181,4 +181,15 @@ def stacked_convs(n, k, channels):
     return n * (k - 1) + 1, sum(p.numel() for layer in layers for p in layer.parameters())
 '''},
      {"test_stacked_convs"}),
+    ("vgg_block imported from the course instead of written (the student's vgg, built on it, uses it too)",
+     {"vgg_block": "from convcourse.models.vgg import vgg_block\n"},
+     {"test_vgg_block", "test_vgg"}),
+    ("the course's VGG builder called from a wrapper",
+     {"vgg": '''
+from convcourse.models import vgg as _course_vgg
+
+def vgg(arch, in_channels=1, num_classes=10, image_size=224, hidden=4096):
+    return _course_vgg.vgg(arch, in_channels, num_classes, image_size=image_size, hidden=hidden)
+'''},
+     {"test_vgg"}),
 ]

@@ -94,12 +94,6 @@ def corr2d_multi_in(X, K):
     return sum(corr2d(x, K[0]) for x in X)
 '''},
      {"test_corr2d_multi_in"}),
-    ("multi-input correlation through F.conv2d (forbidden)",
-     {"corr2d_multi_in": '''
-def corr2d_multi_in(X, K):
-    return F.conv2d(X[None], K[None])[0, 0]
-'''},
-     {"test_corr2d_multi_in"}),
     ("output channels concatenated along the width instead of stacked",
      {"corr2d_multi_in_out": '''
 def corr2d_multi_in_out(X, K):
@@ -112,12 +106,6 @@ def corr2d_multi_in_out(X, K):
     ("conv2d_matmul that ignores the stride",
      {"conv2d_matmul": _MATMUL_OK.replace(", stride=(sh, sw))", ")").replace("// sh", "// 1").replace("// sw", "// 1")},
      {"test_conv2d_matmul"}),
-    ("conv2d_matmul that calls F.conv2d (forbidden)",
-     {"conv2d_matmul": '''
-def conv2d_matmul(X, K, stride=1, padding=0):
-    return F.conv2d(X, K, stride=stride, padding=padding)
-'''},
-     {"test_conv2d_matmul_valid", "test_conv2d_matmul"}),
     ("conv2d_matmul with one matrix product per image of the batch",
      {"conv2d_matmul": _MATMUL_OK.replace(
          "return (K.reshape(c_o, -1) @ cols).reshape(N, c_o, o_h, o_w)",
@@ -194,4 +182,22 @@ def separable_params(c_i, c_o, kernel_size, bias=True):
     return sum(p.numel() for p in block.parameters())
 '''},
      {"test_grouped_params"}),
+    ("multi-input correlation through F.conv2d (forbidden)",
+     {"corr2d_multi_in": '''
+def corr2d_multi_in(X, K):
+    return F.conv2d(X[None], K[None])[0, 0]
+'''},
+     {"test_corr2d_multi_in"}),
+    ("conv2d_matmul that calls F.conv2d (forbidden)",
+     {"conv2d_matmul": '''
+def conv2d_matmul(X, K, stride=1, padding=0):
+    return F.conv2d(X, K, stride=stride, padding=padding)
+'''},
+     {"test_conv2d_matmul_valid", "test_conv2d_matmul"}),
+    ("all output channels at once by PyTorch's convolution",
+     {"corr2d_multi_in_out": '''
+def corr2d_multi_in_out(X, K):
+    return F.conv2d(X[None], K)[0]
+'''},
+     {"test_corr2d_multi_in_out"}),
 ]

@@ -27,7 +27,7 @@ import functools
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
-from convcourse.check import FORBIDDEN_FAMILIES
+from convcourse.check import COURSE_ANSWERS, FORBIDDEN_FAMILIES
 
 from .judge import Plan, split_cells
 
@@ -187,9 +187,9 @@ MODULES_FLAGGED = (
     "zmq",
     "base64",
     "codecs",
-    # the course's networks and references: an answer that imports one did not write it
-    "convcourse.models",
-    "convcourse.reference",
+    # the course's answers (its networks, references, accuracy loop and layer tables): an
+    # answer that imports one did not write it (convcourse.check.COURSE_ANSWERS, the same list)
+    *COURSE_ANSWERS,
 )
 # Modules whose only use here is to tamper with grading: importing one fails every item.
 MODULES_TAMPERING = (

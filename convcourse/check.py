@@ -359,9 +359,10 @@ def given_names(obj, given: dict | None):
                 namespace[name] = value
 
 
-# The course's own answers: the networks it builds and the reference implementations its visible
-# tests compare with. Student code that reaches one of them did not write the answer.
-COURSE_ANSWERS = ("convcourse.models", "convcourse.reference")
+# The course's own answers: the networks it builds, the reference implementations its visible
+# tests compare with, its accuracy loop and its layer tables. Student code that reaches one of
+# them did not write the answer (the grader's static scan refuses the same modules).
+COURSE_ANSWERS = ("convcourse.models", "convcourse.reference", "convcourse.train", "convcourse.summary")
 
 
 def _course_origin(value) -> str | None:

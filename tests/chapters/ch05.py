@@ -131,3 +131,33 @@ def modern_lenet():
                                       "        nn.Linear(84, 10)")},
      {"test_modern_lenet"}),
 ]
+
+SHORTCUTS = [
+    ("accuracy handed to the course's own evaluation loop",
+     {"accuracy": '''
+from convcourse.train import evaluate_accuracy
+
+def accuracy(net, data_iter):
+    return evaluate_accuracy(net, data_iter)
+'''},
+     {"test_accuracy"}),
+    ("shape table read off the course's layer table",
+     {"shape_table": '''
+from convcourse.summary import layer_table
+
+def shape_table(net, input_shape):
+    t = layer_table(net, input_shape)
+    return [(row["type"], tuple(row["output shape"])) for _, row in t.iterrows()]
+'''},
+     {"test_shape_table"}),
+    ("the course's LeNet adapted instead of written",
+     {"lenet32": '''
+from convcourse.models.lenet import lenet
+
+def lenet32(c1, c2, num_classes):
+    net = lenet(num_classes)
+    net[0] = nn.Conv2d(1, c1, kernel_size=5)
+    return net
+'''},
+     {"test_lenet32"}),
+]

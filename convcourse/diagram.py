@@ -177,7 +177,7 @@ def draw_architecture(net: nn.Module, input_shape, ax=None, title=None):
         ax.text(i, top, label, va="bottom", **text)
         ax.text(i, bottom, _shape_text(shape), va="top", color="0.3", **text)
     ax.set_xlim(-0.6, len(boxes) - 0.4)
-    ax.set_ylim(bottom - 0.9, top + 2.1)
+    ax.set_ylim(bottom - 0.9, top + 2.4)
     ax.axis("off")
     if title:
         ax.set_title(title, fontsize=9)

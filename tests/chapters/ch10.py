@@ -12,6 +12,13 @@ FACTS = [
                               "          [1.6667, 2.0000, 2.3333, 2.6667],\n"
                               "          [2.3333, 2.6667, 3.0000, 3.3333],\n"
                               "          [3.0000, 3.3333, 3.6667, 4.0000]]]])"),
+    # the checkerboard of a strided transposed convolution: copies of the kernel per pixel
+    ("10_beyond_convolution", "kernel 3, stride 2, 4 x 4 input: copies per output pixel (9 x 9)\n"
+                              "1 1 2 1 2 1 2 1 1\n1 1 2 1 2 1 2 1 1\n2 2 4 2 4 2 4 2 2\n"
+                              "1 1 2 1 2 1 2 1 1\n2 2 4 2 4 2 4 2 2\n"),
+    ("10_beyond_convolution", "kernel 4, stride 2, 4 x 4 input: copies per output pixel (10 x 10)\n"
+                              "1 1 2 2 2 2 2 2 1 1\n1 1 2 2 2 2 2 2 1 1\n"
+                              + "2 2 4 4 4 4 4 4 2 2\n" * 6 + "1 1 2 2 2 2 2 2 1 1\n"),
     # the (8, 64, 128, 128) batch through plain, grouped, separable and transposed layers
     ("10_beyond_convolution", "plain: (8, 32, 126, 126) weight (32, 64, 3, 3)"),
     ("10_beyond_convolution", "grouped (8 groups): (8, 32, 126, 126) weight (32, 8, 3, 3)"),

@@ -214,17 +214,18 @@ def seeded(seed: int) -> torch.Generator:
 def drawn(build: Callable[..., nn.Module], *args, gen: torch.Generator) -> nn.Module:
     """``build(*args)`` on the CPU with its parameters drawn by :func:`randomize`.
 
-    The module is built on the meta device and given empty CPU parameters, so PyTorch's default
+    The module is built on the meta device and given empty CPU tensors, so PyTorch's default
     initialisation, which ``randomize`` would overwrite anyway, is never paid for (it is most of
-    the cost of building AlexNet). References with buffers (batch norm) are not supported."""
+    the cost of building AlexNet). Batch norm's running statistics get their initial values
+    (mean 0, variance 1), as a freshly built student module has them; other buffers are refused."""
     with torch.device("meta"):
         module = build(*args)
-    if any(True for _ in module.buffers()):
-        raise ValueError(f"drawn(): {type(module).__name__} has buffers, which would stay uninitialised")
+    module = module.to_empty(device="cpu")
     for m in module.modules():
-        for name, p in list(m._parameters.items()):
-            if p is not None:
-                m._parameters[name] = nn.Parameter(torch.empty(p.shape), requires_grad=p.requires_grad)
+        if hasattr(m, "reset_running_stats"):
+            m.reset_running_stats()
+        elif any(True for _ in m.buffers(recurse=False)):
+            raise ValueError(f"drawn(): {type(m).__name__} has buffers, which would stay uninitialised")
     return randomize(module, gen)
 
 

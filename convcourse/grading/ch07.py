@@ -43,12 +43,15 @@ def _call_tuple(fn, args, name, length):
 
 
 # --------------------------------------------------------------------------- references
-def ref_block(num_convs, out_channels, in_channels):
-    """n 3x3 convolutions (padding 1) with ReLUs, then 2x2 max pooling: from nn layers."""
-    layers = []
+def ref_block(num_convs, out_channels, in_channels, batch_norm=False):
+    """n 3x3 convolutions (padding 1) with ReLUs, then 2x2 max pooling: from nn layers. With
+    ``batch_norm``, each convolution loses its bias and a BatchNorm2d sits before its ReLU (the
+    variant the exercise asks for, which the course's own ``vgg_block`` does not build)."""
+    layers: list[nn.Module] = []
     c = in_channels
     for _ in range(num_convs):
-        layers += [nn.Conv2d(c, out_channels, kernel_size=(3, 3), padding=(1, 1)), nn.ReLU()]
+        conv = nn.Conv2d(c, out_channels, kernel_size=(3, 3), padding=(1, 1), bias=not batch_norm)
+        layers += [conv, nn.BatchNorm2d(out_channels), nn.ReLU()] if batch_norm else [conv, nn.ReLU()]
         c = out_channels
     layers.append(nn.MaxPool2d(kernel_size=(2, 2), stride=(2, 2)))
     return nn.Sequential(*layers)
@@ -102,11 +105,13 @@ class BlockCase(NamedTuple):
     num_convs: int
     out_channels: int
     in_channels: int
+    batch_norm: bool
     X: torch.Tensor
     seed: int
 
     def who(self) -> str:
-        return f"vgg_block({self.num_convs}, {self.out_channels}, {self.in_channels})"
+        norm = ", batch_norm=True" if self.batch_norm else ""
+        return f"vgg_block({self.num_convs}, {self.out_channels}, {self.in_channels}{norm})"
 
 
 def _block_cases(gen, device):
@@ -127,19 +132,30 @@ def _block_cases(gen, device):
                 (randint(gen, 1, 3), c_in, randint(gen, 2, 12), randint(gen, 2, 12)),
             )
         )
+    # every block twice: without and with batch normalisation
     return [
-        BlockCase(n, c_out, c_in, rand(gen, *shape, device=device), new_seed(gen)) for n, c_out, c_in, shape in fixed
+        BlockCase(n, c_out, c_in, norm, rand(gen, *shape, device=device), new_seed(gen))
+        for n, c_out, c_in, shape in fixed
+        for norm in (False, True)
     ]
 
 
 def _run_block(fn, c: BlockCase):
-    block = call(fn, c.num_convs, c.out_channels, c.in_channels, name="vgg_block")
+    if c.batch_norm:
+        block = call(fn, c.num_convs, c.out_channels, c.in_channels, batch_norm=True, name="vgg_block")
+    else:  # the plain block as vgg() builds it: three arguments
+        block = call(fn, c.num_convs, c.out_channels, c.in_channels, name="vgg_block")
     return weighted_run(block, c.seed, c.X.device, c.who(), forward(c.X, f"{c.who()}.forward"))
 
 
 def _oracle_block(c: BlockCase):
     return weighted_reference(
-        ref_block, (c.num_convs, c.out_channels, c.in_channels), c.seed, c.X.device, c.who(), lambda net: net(c.X)
+        ref_block,
+        (c.num_convs, c.out_channels, c.in_channels, c.batch_norm),
+        c.seed,
+        c.X.device,
+        c.who(),
+        lambda net: net(c.X),
     )
 
 

@@ -21,10 +21,12 @@ FACTS = [
 ]
 
 _BLOCK = '''
-def vgg_block(num_convs, out_channels, in_channels):
+def vgg_block(num_convs, out_channels, in_channels, batch_norm=False):
     layers = []
     for _ in range(num_convs):
-        layers.append(nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1))
+        layers.append(nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=not batch_norm))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(out_channels))
         layers.append(nn.ReLU())
         in_channels = out_channels
     layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
@@ -93,6 +95,20 @@ VGG11_VS_ALEXNET = (_p_vgg / _p_alex, _f_vgg / _f_alex)
 '''
 
 WRONG = [
+    ("batch normalisation after the ReLU instead of before it",
+     {"vgg_block": _BLOCK.replace("""        if batch_norm:
+            layers.append(nn.BatchNorm2d(out_channels))
+        layers.append(nn.ReLU())""", """        layers.append(nn.ReLU())
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(out_channels))""")},
+     {"test_vgg_block"}),
+    ("convolution bias kept in front of the batch normalisation",
+     {"vgg_block": _BLOCK.replace(", bias=not batch_norm", "")},
+     {"test_vgg_block"}),
+    ("batch_norm accepted but ignored",
+     {"vgg_block": _BLOCK.replace("        if batch_norm:\n            layers.append(nn.BatchNorm2d(out_channels))\n", "")
+                         .replace(", bias=not batch_norm", "")},
+     {"test_vgg_block"}),
     ("average pooling instead of max pooling in the VGG block",
      {"vgg_block": _BLOCK.replace("nn.MaxPool2d(kernel_size=2, stride=2)", "nn.AvgPool2d(kernel_size=2, stride=2)")},
      {"test_vgg_block", "test_vgg"}),
@@ -100,7 +116,7 @@ WRONG = [
      {"vgg_block": _BLOCK.replace("        layers.append(nn.ReLU())\n", "")},
      {"test_vgg_block", "test_vgg"}),
     ("3x3 convolutions without padding",
-     {"vgg_block": _BLOCK.replace(", padding=1", "")},
+     {"vgg_block": _BLOCK.replace(", padding=1,", ",")},
      {"test_vgg_block", "test_vgg"}),
     ("a 2x2 max pooling with stride 1",
      {"vgg_block": _BLOCK.replace("nn.MaxPool2d(kernel_size=2, stride=2)", "nn.MaxPool2d(kernel_size=2, stride=1)")},

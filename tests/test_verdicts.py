@@ -21,8 +21,8 @@ from convcourse.grading.ch06 import alexnet_reference
 CPU = torch.device("cpu")
 
 
-def _alexnet_without_first_relu(in_channels, num_classes):
-    net = alexnet_reference(in_channels, num_classes)
+def _alexnet_without_first_relu(in_channels, num_classes, image_size=224):
+    net = alexnet_reference(in_channels, num_classes, image_size)
     net[1] = nn.Identity()
     return net
 

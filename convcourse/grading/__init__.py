@@ -222,8 +222,9 @@ def drawn(build: Callable[..., nn.Module], *args, gen: torch.Generator) -> nn.Mo
         module = build(*args)
     module = module.to_empty(device="cpu")
     for m in module.modules():
-        if hasattr(m, "reset_running_stats"):
-            m.reset_running_stats()
+        reset = getattr(m, "reset_running_stats", None)
+        if callable(reset):
+            reset()
         elif any(True for _ in m.buffers(recurse=False)):
             raise ValueError(f"drawn(): {type(m).__name__} has buffers, which would stay uninitialised")
     return randomize(module, gen)

@@ -23,11 +23,18 @@ from .nets import against_reference, fmt_shape, module_result, reference_result,
 # ----------------------------------------------------------------------------- alexnet
 
 
-def alexnet_reference(in_channels: int, num_classes: int) -> nn.Sequential:
-    """The chapter's AlexNet (:mod:`convcourse.models.alexnet`), which the hidden test compares with."""
+def alexnet_reference(in_channels: int, num_classes: int, image_size: int = 224) -> nn.Sequential:
+    """The chapter's AlexNet (:mod:`convcourse.models.alexnet`), which the hidden test compares
+    with, for ``image_size`` x ``image_size`` inputs: the first dense layer takes what the
+    convolutions give for that size (the chapter's network is for 224 only)."""
     from ..models.alexnet import alexnet
 
-    return alexnet(in_channels, num_classes)
+    net = alexnet(in_channels, num_classes)
+    flat = next(i for i, m in enumerate(net) if isinstance(m, nn.Flatten))
+    with torch.device("meta"):
+        features = net[: flat + 1](torch.zeros(1, in_channels, image_size, image_size)).shape[1]
+    net[flat + 1] = nn.Linear(features, net[flat + 1].out_features)
+    return net
 
 
 def _check_dropout(net, who, what, p=0.5, count=2):
@@ -42,25 +49,29 @@ def _check_dropout(net, who, what, p=0.5, count=2):
 class AlexNetCase(NamedTuple):
     in_channels: int
     num_classes: int
+    image_size: int
     X: torch.Tensor
     seed: int
 
     def who(self) -> str:
-        return f"alexnet({self.in_channels}, {self.num_classes})"
+        return f"alexnet({self.in_channels}, {self.num_classes}, image_size={self.image_size})"
 
 
 def _alexnet_cases(gen, device):
-    return [
-        AlexNetCase(1, 10, rand(gen, 1, 1, 224, 224, device=device, low=0.0, high=1.0), randint(gen, 0, 2**62)),
-        AlexNetCase(
-            3, randint(gen, 2, 20), rand(gen, 2, 3, 224, 224, device=device, low=0.0, high=1.0), randint(gen, 0, 2**62)
-        ),
-    ]
+    """224 (the chapter's size), 227 (the paper's), and a size drawn from 65, the smallest
+    that leaves a 1 x 1 map after the last pooling, to 260."""
+    sizes = [(1, 10, 224, 1), (3, randint(gen, 2, 20), 227, 2), (randint(gen, 1, 3), randint(gen, 2, 20), 0, 1)]
+    cases = []
+    for c_in, classes, size, batch in sizes:
+        size = size or randint(gen, 65, 260)
+        X = rand(gen, batch, c_in, size, size, device=device, low=0.0, high=1.0)
+        cases.append(AlexNetCase(c_in, classes, size, X, randint(gen, 0, 2**62)))
+    return cases
 
 
 def _run_alexnet(fn, c: AlexNetCase):
     with weights_drawn_later():  # module_result draws them
-        net = call(fn, c.in_channels, c.num_classes, name="alexnet")
+        net = call(fn, c.in_channels, c.num_classes, image_size=c.image_size, name="alexnet")
     check_true(isinstance(net, nn.Module), f"alexnet should return an nn.Module, not a {type(net).__name__}")
     _check_dropout(net, "your network", c.who())
     return module_result(net, c.X, c.who(), c.seed)
@@ -312,7 +323,7 @@ register(
         "ch06.alexnet",
         cases=_alexnet_cases,
         run=_run_alexnet,
-        oracle=lambda c: reference_result(alexnet_reference, (c.in_channels, c.num_classes), c.X, c.seed),
+        oracle=lambda c: reference_result(alexnet_reference, (c.in_channels, c.num_classes, c.image_size), c.X, c.seed),
         compare=against_reference("check the stem's stride and padding, the pooling windows and the ReLUs"),
         describe=lambda c: f"{c.who()}, input {fmt_shape(c.X.shape)}",
     ),

@@ -22,7 +22,10 @@ FACTS = [
 ]
 
 _ALEX = '''
-def alexnet(in_channels, num_classes):
+def alexnet(in_channels, num_classes, image_size=224):
+    side = (image_size + 2 * 1 - 11) // 4 + 1
+    for _ in range(3):
+        side = (side - 3) // 2 + 1
     return nn.Sequential(
         nn.Conv2d(in_channels, 96, kernel_size=11, stride=4, padding=1), nn.ReLU(),
         nn.MaxPool2d(kernel_size=3, stride=2),
@@ -33,7 +36,7 @@ def alexnet(in_channels, num_classes):
         nn.Conv2d(384, 256, kernel_size=3, padding=1), nn.ReLU(),
         nn.MaxPool2d(kernel_size=3, stride=2),
         nn.Flatten(),
-        nn.Linear(256 * 5 * 5, 4096), nn.ReLU(), nn.Dropout(p=0.5),
+        nn.Linear(256 * side * side, 4096), nn.ReLU(), nn.Dropout(p=0.5),
         nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(p=0.5),
         nn.Linear(4096, num_classes))
 '''
@@ -88,14 +91,17 @@ def slim_alexnet(c):
 '''
 
 WRONG = [
+    ("first dense layer sized for 224 x 224 only (the chapter's 256 * 5 * 5)",
+     {"alexnet": _ALEX.replace("256 * side * side", "256 * 5 * 5")},
+     {"test_alexnet"}),
     ("no padding in the stem (same shapes, different outputs)",
      {"alexnet": _ALEX.replace("stride=4, padding=1", "stride=4")},
      {"test_alexnet"}),
     ("padding 2 in the stem (55 x 55 maps, flatten size adjusted to 6 x 6)",
-     {"alexnet": _ALEX.replace("stride=4, padding=1", "stride=4, padding=2").replace("256 * 5 * 5", "256 * 6 * 6")},
+     {"alexnet": _ALEX.replace("stride=4, padding=1", "stride=4, padding=2").replace("2 * 1 - 11", "2 * 2 - 11")},
      {"test_alexnet"}),
     ("flatten size off (256 * 6 * 6 with the right stem)",
-     {"alexnet": _ALEX.replace("256 * 5 * 5", "256 * 6 * 6")},
+     {"alexnet": _ALEX.replace("256 * side * side", "256 * 6 * 6")},
      {"test_alexnet"}),
     ("ReLU missing after the last convolution",
      {"alexnet": _ALEX.replace("nn.Conv2d(384, 256, kernel_size=3, padding=1), nn.ReLU(),",

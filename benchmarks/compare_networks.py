@@ -16,9 +16,9 @@ that chapters 8 and 9 read (they never train for it themselves):
   ReLU; NiN without its dropout. The last two were added to the stored run afterwards with
   ``--add --networks nin_linear,nin_nodrop`` (same protocol, data and machine).
 
-Each run also records the fraction of test images whose ten scores are all equal (a network
-that gives every image the same scores sits at the loss ln 10 and learns nothing from it), so
-that a chance-level result can be told from a slow one.
+Each run records its training loss and test accuracy after every epoch, so that a run stuck
+at chance (its loss stays at ln 10) can be told from a slow one, and the fraction of test
+images whose ten scores are all equal (as when every class unit of NiN's head is dead).
 
     python benchmarks/compare_networks.py                      # the stored real run
     python benchmarks/compare_networks.py --networks nin,nin_dense,nin_nodrop --seeds 0,1

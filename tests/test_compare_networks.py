@@ -108,7 +108,7 @@ def test_chapter_tables_come_from_the_stored_json(stem, suite):
     text = _outputs(stem)
     for key in report["suites"][suite]:
         label = report["protocol"]["labels"][key]
-        row = next((line for line in text.splitlines() if line.startswith(f"| {label} ")), None)
-        assert row is not None, f"{stem}: no table row for {label}"
-        assert _mean_std(report, key) in row, f"{stem}: {label}'s accuracy is not the stored one"
+        rows = [line for line in text.splitlines() if line.startswith(f"| {label} ")]
+        assert rows, f"{stem}: no table row for {label}"
+        assert any(_mean_std(report, key) in row for row in rows), f"{stem}: {label}'s accuracy is not the stored one"
     assert f"{report['wall_seconds'] / 60:.0f} min" in text

@@ -116,4 +116,15 @@ def nin_block_cost(in_channels, out_channels, kernel_size, strides, padding, hei
     return sum(p.numel() for p in block.parameters()), counter.get_total_flops()
 '''},
      {"test_nin_block_cost"}),
+    ("nin_block imported from the course instead of written (the student's nin, built on it, uses it too)",
+     {"nin_block": "from convcourse.models.nin import nin_block\n"},
+     {"test_nin_block", "test_nin"}),
+    ("the course's NiN called from a wrapper",
+     {"nin": '''
+from convcourse.models import nin as course_nin
+
+def nin(num_classes=10, in_channels=1):
+    return course_nin.nin(num_classes, in_channels)
+'''},
+     {"test_nin"}),
 ]

@@ -172,4 +172,20 @@ def min_input_size(layers):
             continue
 '''},
      {"test_min_input_size"}),
+    ("the course's Inception block subclassed instead of written",
+     {"Inception": '''
+from convcourse.models.googlenet import Inception as _CourseInception
+
+class Inception(_CourseInception):
+    pass
+'''},
+     {"test_Inception", "test_googlenet"}),
+    ("the course's GoogLeNet called from a wrapper",
+     {"googlenet": '''
+import convcourse.models.googlenet as course_googlenet
+
+def googlenet(num_classes=10, in_channels=1):
+    return course_googlenet.googlenet(num_classes, in_channels)
+'''},
+     {"test_googlenet"}),
 ]

@@ -404,12 +404,12 @@ def course_answer_used(obj) -> str | None:
         code, names = getattr(f, "__code__", None), getattr(f, "__globals__", None)
         if not isinstance(code, types.CodeType) or not isinstance(names, dict):
             continue
+        used = [n for c in _code_objects(code) for n in c.co_names]
+        imported = next((n for n in used if n.startswith(COURSE_ANSWERS)), None)
+        if imported:
+            return imported  # imported inside the function
         cells = [c.cell_contents for c in (getattr(f, "__closure__", None) or ()) if c.cell_contents is not None]
-        values = cells + [names[n] for c in _code_objects(code) for n in c.co_names if n in names]
-        for n in (n for c in _code_objects(code) for n in c.co_names):
-            if n.startswith(COURSE_ANSWERS):
-                return n  # imported inside the function
-        for value in values:
+        for value in cells + [names[n] for n in used if n in names]:
             origin = _course_origin(value)
             if origin:
                 return origin

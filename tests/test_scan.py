@@ -116,3 +116,23 @@ def test_a_crash_is_not_tampering():
     assert findings.blocked == {}
     assert [f.what for f in findings.suspicious] == ["imports os", "reaches the private os._exit"]
     assert not any(f.tampering for f in findings.suspicious)
+
+
+# The course's own answers reached in ways that the visible test's in-process check
+# (convcourse.check.course_answer_used, which follows names, not values in containers) does not
+# see: the grader's scan is what decides, and it blocks each of them.
+HIDDEN_COURSE_ANSWERS = {
+    "kept in a list": "import convcourse.train as _t\nBOX = [_t.evaluate_accuracy]\n\n"
+                      "def accuracy(net, data_iter):\n    return BOX[0](net, data_iter)\n",
+    "through __import__": 'TOOLS = {"ea": getattr(__import__("convcourse.train", fromlist=["x"]), '
+                          '"evaluate_accuracy")}\n\ndef accuracy(net, data_iter):\n'
+                          '    return TOOLS["ea"](net, data_iter)\n',
+    "package attribute": "def accuracy(net, data_iter):\n    import convcourse.train\n"
+                         "    return convcourse.train.evaluate_accuracy(net, data_iter)\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HIDDEN_COURSE_ANSWERS))
+def test_the_course_answers_are_blocked_however_they_are_reached(name):
+    findings = scan.scan(_as_graded("ch05", {"accuracy": HIDDEN_COURSE_ANSWERS[name]}), _plan("ch05"))
+    assert "convcourse.train" in findings.blocked["ch05.accuracy"] or "__import__" in findings.blocked["ch05.accuracy"]

@@ -141,10 +141,9 @@ def _block_cases(gen, device):
 
 
 def _run_block(fn, c: BlockCase):
-    if c.batch_norm:
-        block = call(fn, c.num_convs, c.out_channels, c.in_channels, batch_norm=True, name="vgg_block")
-    else:  # the plain block as vgg() builds it: three arguments
-        block = call(fn, c.num_convs, c.out_channels, c.in_channels, name="vgg_block")
+    # the plain block is asked for with three arguments, as vgg() builds it
+    variant = {"batch_norm": True} if c.batch_norm else {}
+    block = call(fn, c.num_convs, c.out_channels, c.in_channels, name="vgg_block", **variant)
     return weighted_run(block, c.seed, c.X.device, c.who(), forward(c.X, f"{c.who()}.forward"))
 
 

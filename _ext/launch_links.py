@@ -56,13 +56,19 @@ def launch_urls(app: Sphinx, path: str) -> list[tuple[str, str]]:
     return urls
 
 
-def _exercise_links(app: Sphinx, doctree, docname: str) -> None:
-    """After each exercise download link, links that open the same notebook online."""
+def exercise_downloads(doctree, docname: str):
+    """(download reference, repository path) of each link on the page that downloads an
+    exercise notebook."""
     for ref in list(doctree.findall(addnodes.download_reference)):
         target = str(ref.get("reftarget", ""))
         path = posixpath.normpath(posixpath.join(posixpath.dirname(docname), target))
-        if not EXERCISE.search(path):
-            continue
+        if EXERCISE.search(path):
+            yield ref, path
+
+
+def _exercise_links(app: Sphinx, doctree, docname: str) -> None:
+    """After each exercise download link, links that open the same notebook online."""
+    for ref, path in exercise_downloads(doctree, docname):
         links: list[nodes.Node] = []
         for service, url in launch_urls(app, path):
             links += [nodes.Text(" · "), nodes.reference("", f"open it in {service}", refuri=url)]

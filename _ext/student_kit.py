@@ -12,8 +12,7 @@ import posixpath
 from pathlib import Path
 
 from docutils import nodes
-from launch_links import EXERCISE
-from sphinx import addnodes
+from launch_links import exercise_downloads
 from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxRole
 
@@ -28,7 +27,7 @@ def _href(docname: str) -> str:
 
 
 class StudentKitRole(SphinxRole):
-    """``{student-kit}`text``` : a link to the wheel (``text`` empty: its file name)."""
+    """``{student-kit}`text```: a link to the wheel with ``text`` as its words."""
 
     def run(self):
         node = nodes.reference("", self.text or kit.WHEEL, refuri=_href(self.env.docname))
@@ -37,11 +36,9 @@ class StudentKitRole(SphinxRole):
 
 
 def _after_exercise_links(app: Sphinx, doctree, docname: str) -> None:
-    for ref in list(doctree.findall(addnodes.download_reference)):
-        target = posixpath.normpath(posixpath.join(posixpath.dirname(docname), str(ref.get("reftarget", ""))))
-        if EXERCISE.search(target):
-            link = nodes.reference("", "the student kit it needs", refuri=_href(docname), classes=["student-kit"])
-            ref.parent.insert(ref.parent.index(ref) + 1, [nodes.Text(" · "), link])
+    for ref, _ in exercise_downloads(doctree, docname):
+        link = nodes.reference("", "the student kit it needs", refuri=_href(docname), classes=["student-kit"])
+        ref.parent.insert(ref.parent.index(ref) + 1, [nodes.Text(" · "), link])
 
 
 def _write_wheel(app: Sphinx, exception) -> None:

@@ -8,7 +8,7 @@ every exercise notebook (:func:`setup_cell`). Its only dependency is PyTorch, so
 PyTorch on Linux, macOS or Windows (or Colab's) is enough.
 
 The wheel is written directly (a wheel is a zip with a fixed layout, PEP 427): no build
-backend, no network, and the same bytes on every build (fixed timestamps, sorted members).
+backend, no network, and the same bytes on every build (fixed timestamps, members in a fixed order).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ padding shows up as a wrong output.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -142,7 +142,7 @@ def _block_cases(gen, device):
 
 def _run_block(fn, c: BlockCase):
     # the plain block is asked for with three arguments, as vgg() builds it
-    variant = {"batch_norm": True} if c.batch_norm else {}
+    variant: dict[str, Any] = {"batch_norm": True} if c.batch_norm else {}
     block = call(fn, c.num_convs, c.out_channels, c.in_channels, name="vgg_block", **variant)
     return weighted_run(block, c.seed, c.X.device, c.who(), forward(c.X, f"{c.who()}.forward"))
 

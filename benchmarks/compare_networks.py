@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from convcourse.data import data_loaders, load_fashion_mnist  # noqa: E402
 from convcourse.device import describe, get_device  # noqa: E402
-from convcourse.train import set_seed, train  # noqa: E402
+from convcourse.train import init_he, set_seed, train  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "compare_networks.json"
 CHANCE = 0.1  # ten balanced classes
@@ -117,13 +117,6 @@ SUITES = {
 DEFAULT = "lenet,alexnet,vgg,nin,googlenet,nin_dense"  # the stored run
 
 
-def he_init(m: nn.Module) -> None:
-    """He (Kaiming) normal weights for ReLU networks, zero biases (chapter 7)."""
-    if isinstance(m, (nn.Conv2d, nn.Linear)):
-        nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-        nn.init.zeros_(m.bias)
-
-
 def cost(cfg: Config) -> dict:
     """Parameters and forward FLOPs for one image at the config's size (on the meta device)."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -156,7 +149,7 @@ def run_one(cfg: Config, seed: int, args, data, device) -> dict:
         args.batch, resize=resize, device=device, data=data, seed=seed,
         train_limit=args.train_limit, test_limit=args.test_limit,
     )
-    net = cfg.build().apply(he_init)
+    net = cfg.build().apply(init_he)
     hist = train(net, train_iter, test_iter, epochs=args.epochs, lr=args.lr, device=device,
                  init=None, plot=False, progress=False, log=None)
     return {

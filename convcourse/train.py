@@ -74,6 +74,15 @@ def init_xavier(module: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
+def init_he(module: nn.Module) -> None:
+    """He (Kaiming) normal weights for ReLU networks (and zero biases) for every Linear and
+    Conv2d layer (chapter 7)."""
+    if isinstance(module, (nn.Linear, nn.Conv2d)):
+        nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
 def _has_lazy(net: nn.Module) -> bool:
     return any(isinstance(p, nn.parameter.UninitializedParameter) for p in net.parameters())
 

@@ -57,29 +57,32 @@ def ref_block(num_convs, out_channels, in_channels, batch_norm=False):
     return nn.Sequential(*layers)
 
 
-def _ref_features(arch, in_channels):
+def _ref_features(arch, in_channels, batch_norm=False):
     blocks, c = [], in_channels
     for num_convs, out_channels in arch:
-        blocks.append(ref_block(num_convs, out_channels, c))
+        blocks.append(ref_block(num_convs, out_channels, c, batch_norm))
         c = out_channels
     return blocks
 
 
-def ref_vgg(arch, in_channels=1, num_classes=10, image_size=224, hidden=4096):
-    """A VGG network assembled from nn layers; the flatten size is found by a forward pass (meta device)."""
+def _sides(image_size) -> tuple[int, int]:
+    """(height, width) of ``image_size``, an int for a square input or a pair."""
+    return (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+
+
+def ref_vgg(arch, in_channels=1, num_classes=10, image_size=224, hidden=4096, num_hidden=2, batch_norm=False):
+    """A VGG network assembled from nn layers: ``num_hidden`` dense layers of ``hidden`` units with
+    ReLU and dropout, then the output layer. The flatten size is found by a forward pass (meta
+    device)."""
     with torch.device("meta"):
         probe = nn.Sequential(*_ref_features(arch, in_channels))
-        flat = probe(torch.zeros(1, in_channels, image_size, image_size)).numel()
+        flat = probe(torch.zeros(1, in_channels, *_sides(image_size))).numel()
+    head = []
+    for _ in range(num_hidden):
+        head += [nn.Linear(flat, hidden), nn.ReLU(), nn.Dropout(0.5)]
+        flat = hidden
     return nn.Sequential(
-        *_ref_features(arch, in_channels),
-        nn.Flatten(),
-        nn.Linear(flat, hidden),
-        nn.ReLU(),
-        nn.Dropout(0.5),
-        nn.Linear(hidden, hidden),
-        nn.ReLU(),
-        nn.Dropout(0.5),
-        nn.Linear(hidden, num_classes),
+        *_ref_features(arch, in_channels, batch_norm), nn.Flatten(), *head, nn.Linear(flat, num_classes)
     )
 
 
@@ -163,34 +166,61 @@ class VGGCase(NamedTuple):
     arch: tuple
     in_channels: int
     num_classes: int
-    image_size: int
+    image_size: int | tuple  # an int (square) or (height, width)
     hidden: int
+    num_hidden: int | None  # None: the chapter's head, asked for without the argument
+    batch_norm: bool
     X: torch.Tensor
     seed: int
 
+    def variant(self) -> dict[str, Any]:
+        """The keywords beyond the chapter's network, passed only when a case uses them."""
+        extra: dict[str, Any] = {} if self.num_hidden is None else {"num_hidden": self.num_hidden}
+        return extra | ({"batch_norm": True} if self.batch_norm else {})
+
+    def who(self) -> str:
+        extra = "".join(f", {k}={v}" for k, v in self.variant().items())
+        return (
+            f"vgg({self.arch}, in_channels={self.in_channels}, num_classes={self.num_classes}, "
+            f"image_size={self.image_size}, hidden={self.hidden}{extra})"
+        )
+
 
 def _vgg_cases(gen, device):
-    fixed = [
-        (((1, 4), (1, 8)), 1, 10, 16, 32, 2),
-        (((2, 4), (1, 6), (1, 8)), 3, 5, 24, 16, 2),  # 24 -> 12 -> 6 -> 3
-        (((1, 3),), 2, 7, 9, 12, 3),  # odd size: 9 -> 4
-        (((1, 2),) * 5, 1, 10, 32, 8, 1),  # five blocks: 32 -> 1
-        (((1, 2), (2, 3)), 1, 4, 14, 6, 2),
-    ]  # 14 -> 7 -> 3
+    fixed = [  # arch, in_channels, num_classes, image_size, hidden, num_hidden, batch_norm, batch
+        (((1, 4), (1, 8)), 1, 10, 16, 32, None, False, 2),
+        (((2, 4), (1, 6), (1, 8)), 3, 5, 24, 16, None, True, 2),  # 24 -> 12 -> 6 -> 3
+        (((1, 3),), 2, 7, 9, 12, 0, False, 3),  # odd size: 9 -> 4; no hidden layer
+        (((1, 2),) * 5, 1, 10, 32, 8, None, False, 1),  # five blocks: 32 -> 1
+        (((1, 2), (2, 3)), 1, 4, (14, 20), 6, 1, False, 2),  # 14 x 20 -> 7 x 10 -> 3 x 5
+        (((1, 4), (1, 4)), 2, 3, (12, 9), 8, 3, True, 2),
+        (((2, 3),), 1, 2, 6, 5, 2, False, 1),  # the default head, spelled out
+    ]
     nb = randint(gen, 1, 3)
     arch = tuple((randint(gen, 1, 2), randint(gen, 1, 6)) for _ in range(nb))
-    fixed.append((arch, randint(gen, 1, 3), randint(gen, 2, 6), randint(gen, 2**nb, 20), randint(gen, 4, 16), 2))
+    size = (randint(gen, 2**nb, 20), randint(gen, 2**nb, 20))
+    fixed.append(
+        (
+            arch,
+            randint(gen, 1, 3),
+            randint(gen, 2, 6),
+            size,
+            randint(gen, 4, 16),
+            randint(gen, 0, 3),
+            bool(randint(gen, 0, 1)),
+            2,
+        )
+    )
     return [
-        VGGCase(arch, c_in, ncls, size, hidden, rand(gen, batch, c_in, size, size, device=device), new_seed(gen))
-        for arch, c_in, ncls, size, hidden, batch in fixed
+        VGGCase(
+            arch, c_in, ncls, size, hidden, nh, bn, rand(gen, batch, c_in, *_sides(size), device=device), new_seed(gen)
+        )
+        for arch, c_in, ncls, size, hidden, nh, bn, batch in fixed
     ]
 
 
 def _describe_vgg(c: VGGCase):
-    return (
-        f"vgg({c.arch}, in_channels={c.in_channels}, num_classes={c.num_classes}, image_size={c.image_size}, "
-        f"hidden={c.hidden}) on a {dims(c.X)} input"
-    )
+    return f"{c.who()} on a {dims(c.X)} input"
 
 
 def _run_vgg(fn, c: VGGCase):
@@ -202,24 +232,34 @@ def _run_vgg(fn, c: VGGCase):
         image_size=c.image_size,
         hidden=c.hidden,
         name="vgg",
+        **c.variant(),
     )
     check_true(isinstance(net, nn.Module), f"vgg should return an nn.Module, received a {type(net).__name__}")
     drops = [m.p for m in net.modules() if isinstance(m, nn.Dropout)]
+    want = 2 if c.num_hidden is None else c.num_hidden
     check_true(
-        len(drops) == 2 and all(p == 0.5 for p in drops),
-        f"vgg: expected two nn.Dropout(0.5) layers (after the first two dense layers), found "
+        len(drops) == want and all(p == 0.5 for p in drops),
+        f"{c.who()}: expected {want} nn.Dropout(0.5) layers (one after each hidden dense layer), found "
         f"{len(drops)} with p = {drops}",
     )
-    return weighted_run(net, c.seed, c.X.device, "vgg", forward(c.X, "vgg(...).forward"))
+    return weighted_run(net, c.seed, c.X.device, c.who(), forward(c.X, "vgg(...).forward"))
 
 
 def _oracle_vgg(c: VGGCase):
     return weighted_reference(
         ref_vgg,
-        (c.arch, c.in_channels, c.num_classes, c.image_size, c.hidden),
+        (
+            c.arch,
+            c.in_channels,
+            c.num_classes,
+            c.image_size,
+            c.hidden,
+            2 if c.num_hidden is None else c.num_hidden,
+            c.batch_norm,
+        ),
         c.seed,
         c.X.device,
-        "vgg",
+        c.who(),
         lambda net: net(c.X),
     )
 

@@ -9,7 +9,7 @@ drawn from a seed in creation order (see :mod:`convcourse.grading.nets`).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -17,10 +17,7 @@ from torch import nn
 from ..check import CheckError, call, check_tensor, check_true
 from . import Item, dims, exact, rand, randint, register
 from .nets import (
-    ClassifierCase,
-    classifier_cases,
     compare_each,
-    describe_classifier,
     flops,
     forward,
     n_params,
@@ -31,23 +28,28 @@ from .nets import (
 )
 
 
-def ref_nin_block(out_channels, kernel_size, strides, padding, in_channels, num_1x1=2):
+def ref_nin_block(out_channels, kernel_size, strides, padding, in_channels, mlp=None):
+    """A k x k convolution, then 1x1 convolutions to the channels of ``mlp`` (by default two of
+    ``out_channels``, the chapter's block), each followed by a ReLU."""
     layers = [nn.Conv2d(in_channels, out_channels, kernel_size, stride=strides, padding=padding), nn.ReLU()]
-    for _ in range(num_1x1):
-        layers += [nn.Conv2d(out_channels, out_channels, kernel_size=(1, 1)), nn.ReLU()]
+    c = out_channels
+    for width in (out_channels, out_channels) if mlp is None else mlp:
+        layers += [nn.Conv2d(c, width, kernel_size=(1, 1)), nn.ReLU()]
+        c = width
     return nn.Sequential(*layers)
 
 
-def ref_nin(num_classes=10, in_channels=1):
+def ref_nin(num_classes=10, in_channels=1, widths=(96, 256, 384)):
+    w1, w2, w3 = widths
     return nn.Sequential(
-        ref_nin_block(96, 11, 4, 0, in_channels),
+        ref_nin_block(w1, 11, 4, 0, in_channels),
         nn.MaxPool2d(3, stride=2),
-        ref_nin_block(256, 5, 1, 2, 96),
+        ref_nin_block(w2, 5, 1, 2, w1),
         nn.MaxPool2d(3, stride=2),
-        ref_nin_block(384, 3, 1, 1, 256),
+        ref_nin_block(w3, 3, 1, 1, w2),
         nn.MaxPool2d(3, stride=2),
         nn.Dropout(0.5),
-        ref_nin_block(num_classes, 3, 1, 1, 384),
+        ref_nin_block(num_classes, 3, 1, 1, w3),
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(),
     )
@@ -60,6 +62,7 @@ class BlockCase(NamedTuple):
     strides: int
     padding: int
     in_channels: int
+    mlp: tuple | None  # None: the chapter's block, asked for without the argument
     X: torch.Tensor
     seed: int
 
@@ -67,19 +70,25 @@ class BlockCase(NamedTuple):
         return (self.out_channels, self.kernel_size, self.strides, self.padding, self.in_channels)
 
     def who(self) -> str:
-        return "nin_block({}, {}, {}, {}, {})".format(*self.args())
+        mlp = "" if self.mlp is None else f", mlp={self.mlp}"
+        return "nin_block({}, {}, {}, {}, {}".format(*self.args()) + mlp + ")"
 
 
 def _block_cases(gen, device):
     fixed = [
-        (4, 3, 1, 1, 2, (2, 2, 6, 6)),
-        (6, 5, 2, 0, 3, (1, 3, 11, 9)),
-        (3, 1, 1, 0, 1, (2, 1, 4, 5)),  # 1x1 kernel
-        (2, 4, 3, 1, 2, (1, 2, 10, 7)),
-        (3, 2, 3, 0, 2, (1, 2, 9, 9)),  # stride larger than the kernel
-        (4, 5, 1, 0, 1, (1, 1, 5, 5)),  # kernel as large as the input
-        (5, 11, 4, 0, 1, (2, 1, 31, 27)),
-    ]  # NiN's first block, narrower
+        (4, 3, 1, 1, 2, None, (2, 2, 6, 6)),
+        (6, 5, 2, 0, 3, None, (1, 3, 11, 9)),
+        (3, 1, 1, 0, 1, None, (2, 1, 4, 5)),  # 1x1 kernel
+        (2, 4, 3, 1, 2, None, (1, 2, 10, 7)),
+        (3, 2, 3, 0, 2, None, (1, 2, 9, 9)),  # stride larger than the kernel
+        (4, 5, 1, 0, 1, None, (1, 1, 5, 5)),  # kernel as large as the input
+        (5, 11, 4, 0, 1, None, (2, 1, 31, 27)),  # NiN's first block, narrower
+        (4, 3, 1, 1, 2, (5, 3), (2, 2, 6, 6)),  # a per-pixel network that narrows
+        (6, 5, 2, 0, 3, (), (1, 3, 11, 9)),  # no 1x1 layer
+        (3, 1, 1, 0, 1, (2,), (2, 1, 4, 5)),
+        (2, 4, 3, 1, 2, (3, 1, 4), (1, 2, 10, 7)),
+        (4, 3, 1, 0, 2, (4, 4), (1, 2, 6, 5)),  # the default, spelled out
+    ]
     k = randint(gen, 1, 5)
     c_in = randint(gen, 1, 4)
     fixed.append(
@@ -89,36 +98,68 @@ def _block_cases(gen, device):
             randint(gen, 1, 3),
             randint(gen, 0, k // 2),
             c_in,
+            tuple(randint(gen, 1, 6) for _ in range(randint(gen, 0, 3))),
             (randint(gen, 1, 3), c_in, randint(gen, k, 12), randint(gen, k, 12)),
         )
     )
     return [
-        BlockCase(out, k, s, p, c_in, rand(gen, *shape, device=device), new_seed(gen))
-        for out, k, s, p, c_in, shape in fixed
+        BlockCase(out, k, s, p, c_in, mlp, rand(gen, *shape, device=device), new_seed(gen))
+        for out, k, s, p, c_in, mlp, shape in fixed
     ]
 
 
 def _run_block(fn, c: BlockCase):
-    block = call(fn, *c.args(), name="nin_block")
+    # the chapter's block is asked for with five arguments, as nin() builds it
+    variant: dict[str, Any] = {} if c.mlp is None else {"mlp": c.mlp}
+    block = call(fn, *c.args(), name="nin_block", **variant)
     return weighted_run(block, c.seed, c.X.device, c.who(), forward(c.X, f"{c.who()}.forward"))
 
 
 def _oracle_block(c: BlockCase):
-    return weighted_reference(ref_nin_block, c.args(), c.seed, c.X.device, c.who(), lambda net: net(c.X))
+    return weighted_reference(ref_nin_block, (*c.args(), c.mlp), c.seed, c.X.device, c.who(), lambda net: net(c.X))
 
 
 # --------------------------------------------------------------------------- nin
+class NinCase(NamedTuple):
+    """A NiN built once and run on each input, its weights drawn from ``seed``; ``widths`` None
+    is the chapter's network, asked for without the argument."""
+
+    num_classes: int
+    in_channels: int
+    widths: tuple | None
+    inputs: tuple
+    seed: int
+
+    def who(self) -> str:
+        widths = "" if self.widths is None else f", widths={self.widths}"
+        return f"nin(num_classes={self.num_classes}, in_channels={self.in_channels}{widths})"
+
+
 def _nin_cases(gen, device):
-    fixed = [(10, 1, [(1, 1, 224, 224), (2, 1, 96, 96)]), (5, 3, [(1, 3, 67, 67)]), (7, 2, [(2, 2, 80, 100)])]
-    return classifier_cases(fixed, gen, device)
+    fixed = [
+        (10, 1, None, [(1, 1, 224, 224), (2, 1, 96, 96)]),
+        (5, 3, None, [(1, 3, 67, 67)]),
+        (7, 2, (12, 20, 16), [(2, 2, 80, 100)]),
+        (4, 1, (8, 16, 24), [(2, 1, 67, 67), (1, 1, 99, 75)]),
+        (3, 2, (6, 6, 6), [(1, 2, 70, 70)]),
+    ]
+    c_in = randint(gen, 1, 3)
+    widths = tuple(randint(gen, 1, 24) for _ in range(3))
+    fixed.append((randint(gen, 2, 10), c_in, widths, [(2, c_in, randint(gen, 67, 90), randint(gen, 67, 90))]))
+    return [
+        NinCase(ncls, c_in, w, tuple(rand(gen, *shape, device=device) for shape in shapes), new_seed(gen))
+        for ncls, c_in, w, shapes in fixed
+    ]
 
 
-def _nin_who(c: ClassifierCase) -> str:
-    return f"nin(num_classes={c.num_classes}, in_channels={c.in_channels})"
+def _describe_nin(c: NinCase) -> str:
+    sizes = " and ".join(dims(X) for X in c.inputs)
+    return f"{c.who()} on {sizes} input{'s' if len(c.inputs) > 1 else ''}"
 
 
-def _run_nin(fn, c: ClassifierCase):
-    net = call(fn, num_classes=c.num_classes, in_channels=c.in_channels, name="nin")
+def _run_nin(fn, c: NinCase):
+    variant: dict[str, Any] = {} if c.widths is None else {"widths": c.widths}
+    net = call(fn, num_classes=c.num_classes, in_channels=c.in_channels, name="nin", **variant)
     check_true(isinstance(net, nn.Module), f"nin should return an nn.Module, received a {type(net).__name__}")
     check_true(
         not any(isinstance(m, nn.Linear) for m in net.modules()),
@@ -134,20 +175,16 @@ def _run_nin(fn, c: ClassifierCase):
         net,
         c.seed,
         c.inputs[0].device,
-        _nin_who(c),
+        c.who(),
         lambda net: [call(net, X, name="nin(...).forward") for X in c.inputs],
     )
 
 
-def _oracle_nin(c: ClassifierCase):
+def _oracle_nin(c: NinCase):
+    args = (c.num_classes, c.in_channels) + (() if c.widths is None else (c.widths,))
     with torch.no_grad():
         return weighted_reference(
-            ref_nin,
-            (c.num_classes, c.in_channels),
-            c.seed,
-            c.inputs[0].device,
-            _nin_who(c),
-            lambda net: [net(X) for X in c.inputs],
+            ref_nin, args, c.seed, c.inputs[0].device, c.who(), lambda net: [net(X) for X in c.inputs]
         )
 
 
@@ -225,7 +262,9 @@ def _cost_cases(gen, device):
 
 def _oracle_cost(c: CostCase):
     with torch.device("meta"):
-        block = ref_nin_block(c.out_channels, c.kernel_size, c.strides, c.padding, c.in_channels, num_1x1=c.num_1x1)
+        block = ref_nin_block(
+            c.out_channels, c.kernel_size, c.strides, c.padding, c.in_channels, mlp=(c.out_channels,) * c.num_1x1
+        )
     return (n_params(block), flops(block, (1, c.in_channels, c.height, c.width)))
 
 
@@ -242,7 +281,7 @@ register(
         cases=_nin_cases,
         run=_run_nin,
         oracle=_oracle_nin,
-        describe=describe_classifier("nin"),
+        describe=_describe_nin,
         compare_value=compare_each(check_tensor),
     ),
     Item(

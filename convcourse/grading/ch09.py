@@ -10,7 +10,8 @@ same random weights, drawn from a seed in creation order (see :mod:`convcourse.g
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import functools
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -18,10 +19,7 @@ from torch import nn
 from ..check import CheckError, call, check_tensor, check_true
 from . import Item, dims, exact, rand, randint, register
 from .nets import (
-    ClassifierCase,
-    classifier_cases,
     compare_each,
-    describe_classifier,
     flops,
     network_item,
     new_seed,
@@ -36,14 +34,20 @@ def _cr(c_in, c_out, k, **kw):
 
 
 class RefInception(nn.Module):
-    """The four paths of an Inception block, from nn layers (``reduce=False``: no 1x1 reductions)."""
+    """The four paths of an Inception block, from nn layers (``reduce=False``: no 1x1 reductions;
+    ``double_3x3``: path 3's 5x5 convolution factorised into two 3x3 ones, c3[0] -> c3[1] -> c3[1])."""
 
-    def __init__(self, c1, c2, c3, c4, in_channels, reduce=True):
+    def __init__(self, c1, c2, c3, c4, in_channels, reduce=True, double_3x3=False):
         super().__init__()
         self.p1 = nn.Sequential(*_cr(in_channels, c1, 1))
         if reduce:
             self.p2 = nn.Sequential(*_cr(in_channels, c2[0], 1), *_cr(c2[0], c2[1], 3, padding=1))
-            self.p3 = nn.Sequential(*_cr(in_channels, c3[0], 1), *_cr(c3[0], c3[1], 5, padding=2))
+            wide = (
+                [*_cr(c3[0], c3[1], 3, padding=1), *_cr(c3[1], c3[1], 3, padding=1)]
+                if double_3x3
+                else _cr(c3[0], c3[1], 5, padding=2)
+            )
+            self.p3 = nn.Sequential(*_cr(in_channels, c3[0], 1), *wide)
         else:
             self.p2 = nn.Sequential(*_cr(in_channels, c2[1], 3, padding=1))
             self.p3 = nn.Sequential(*_cr(in_channels, c3[1], 5, padding=2))
@@ -53,31 +57,35 @@ class RefInception(nn.Module):
         return torch.cat([self.p1(x), self.p2(x), self.p3(x), self.p4(x)], 1)
 
 
-_TABLE = [  # stage, (c1, (c2r, c2), (c3r, c3), c4)
-    (3, (64, (96, 128), (16, 32), 32)),
-    (3, (128, (128, 192), (32, 96), 64)),
-    (4, (192, (96, 208), (16, 48), 64)),
-    (4, (160, (112, 224), (24, 64), 64)),
-    (4, (128, (128, 256), (24, 64), 64)),
-    (4, (112, (144, 288), (32, 64), 64)),
-    (4, (256, (160, 320), (32, 128), 128)),
-    (5, (256, (160, 320), (32, 128), 128)),
-    (5, (384, (192, 384), (48, 128), 128)),
-]
+Spec = tuple  # (c1, (c2r, c2), (c3r, c3), c4)
+
+_STAGES: tuple[tuple[Spec, ...], ...] = (  # the chapter's blocks 3a-3b, 4a-4e, 5a-5b
+    ((64, (96, 128), (16, 32), 32), (128, (128, 192), (32, 96), 64)),
+    (
+        (192, (96, 208), (16, 48), 64),
+        (160, (112, 224), (24, 64), 64),
+        (128, (128, 256), (24, 64), 64),
+        (112, (144, 288), (32, 64), 64),
+        (256, (160, 320), (32, 128), 128),
+    ),
+    ((256, (160, 320), (32, 128), 128), (384, (192, 384), (48, 128), 128)),
+)
 
 
-def ref_googlenet(num_classes=10, in_channels=1):
-    stages = {3: [], 4: [], 5: []}
-    c = 192
-    for stage, (c1, c2, c3, c4) in _TABLE:
-        stages[stage].append(RefInception(c1, c2, c3, c4, c))
-        c = c1 + c2[1] + c3[1] + c4
+def ref_googlenet(num_classes=10, in_channels=1, stages=_STAGES, double_3x3=False):
+    c, parts = 192, []
+    for specs in stages:
+        blocks = []
+        for c1, c2, c3, c4 in specs:
+            blocks.append(RefInception(c1, c2, c3, c4, c, double_3x3=double_3x3))
+            c = c1 + c2[1] + c3[1] + c4
+        parts.append(blocks)
     return nn.Sequential(
         nn.Sequential(*_cr(in_channels, 64, 7, stride=2, padding=3), nn.MaxPool2d(3, 2, 1)),
         nn.Sequential(*_cr(64, 64, 1), *_cr(64, 192, 3, padding=1), nn.MaxPool2d(3, 2, 1)),
-        nn.Sequential(*stages[3], nn.MaxPool2d(3, 2, 1)),
-        nn.Sequential(*stages[4], nn.MaxPool2d(3, 2, 1)),
-        nn.Sequential(*stages[5], nn.AdaptiveAvgPool2d(1), nn.Flatten()),
+        nn.Sequential(*parts[0], nn.MaxPool2d(3, 2, 1)),
+        nn.Sequential(*parts[1], nn.MaxPool2d(3, 2, 1)),
+        nn.Sequential(*parts[2], nn.AdaptiveAvgPool2d(1), nn.Flatten()),
         nn.Linear(c, num_classes),
     )
 
@@ -86,12 +94,14 @@ def ref_googlenet(num_classes=10, in_channels=1):
 class InceptionCase(NamedTuple):
     channels: tuple  # (c1, (c2r, c2), (c3r, c3), c4)
     in_channels: int
+    double_3x3: bool
     X: torch.Tensor
     seed: int
 
     def who(self) -> str:
         (c1, c2, c3, c4) = self.channels
-        return f"Inception({c1}, {c2}, {c3}, {c4}, {self.in_channels})"
+        double = ", double_3x3=True" if self.double_3x3 else ""
+        return f"Inception({c1}, {c2}, {c3}, {c4}, {self.in_channels}{double})"
 
 
 def _inception_cases(gen, device):
@@ -111,7 +121,12 @@ def _inception_cases(gen, device):
             (randint(gen, 1, 3), c_in, randint(gen, 1, 10), randint(gen, 1, 10)),
         )
     )
-    return [InceptionCase(chans, c_in, rand(gen, *shape, device=device), new_seed(gen)) for chans, c_in, shape in fixed]
+    # every block twice: with path 3's 5x5 convolution, and with it factorised into two 3x3 ones
+    return [
+        InceptionCase(chans, c_in, double, rand(gen, *shape, device=device), new_seed(gen))
+        for chans, c_in, shape in fixed
+        for double in (False, True)
+    ]
 
 
 def _describe_inception(c: InceptionCase):
@@ -139,7 +154,9 @@ def _paths_then_output(c: InceptionCase):
 
 def _run_inception(cls, c: InceptionCase):
     who = c.who()
-    block = call(cls, *c.channels, c.in_channels, name="Inception")
+    # the chapter's block is asked for with five arguments, as googlenet() builds it by default
+    variant: dict[str, Any] = {"double_3x3": True} if c.double_3x3 else {}
+    block = call(cls, *c.channels, c.in_channels, name="Inception", **variant)
     check_true(isinstance(block, nn.Module), f"Inception should be an nn.Module, {who} is a {type(block).__name__}")
     for name in ("p1", "p2", "p3", "p4"):
         check_true(
@@ -151,27 +168,77 @@ def _run_inception(cls, c: InceptionCase):
 
 def _oracle_inception(c: InceptionCase):
     return weighted_reference(
-        RefInception, (*c.channels, c.in_channels), c.seed, c.X.device, c.who(), lambda net: net(c.X)
+        functools.partial(RefInception, double_3x3=c.double_3x3),
+        (*c.channels, c.in_channels),
+        c.seed,
+        c.X.device,
+        c.who(),
+        lambda net: net(c.X),
     )
 
 
 # --------------------------------------------------------------------------- GoogLeNet
+class GoogLeNetCase(NamedTuple):
+    """A GoogLeNet built once and run on each input, its weights drawn from ``seed``; ``stages``
+    None is the chapter's network, asked for without the argument."""
+
+    num_classes: int
+    in_channels: int
+    stages: tuple | None
+    double_3x3: bool
+    inputs: tuple
+    seed: int
+
+    def who(self) -> str:
+        extra = "" if self.stages is None else f", stages={self.stages}"
+        extra += ", double_3x3=True" if self.double_3x3 else ""
+        return f"googlenet(num_classes={self.num_classes}, in_channels={self.in_channels}{extra})"
+
+
+def _spec(gen) -> Spec:
+    return (
+        randint(gen, 1, 12),
+        (randint(gen, 1, 8), randint(gen, 1, 12)),
+        (randint(gen, 1, 4), randint(gen, 1, 8)),
+        randint(gen, 1, 8),
+    )
+
+
+_NARROW = (  # the chapter's blocks with an eighth of the channels, stage 4 cut to two blocks
+    ((8, (12, 16), (2, 4), 4), (16, (16, 24), (4, 12), 8)),
+    ((24, (12, 26), (2, 6), 8), (32, (20, 40), (4, 16), 16)),
+    ((32, (20, 40), (4, 16), 16), (48, (24, 48), (6, 16), 16)),
+)
+
+
 def _googlenet_cases(gen, device):
     fixed = [
-        (10, 1, [(1, 1, 96, 96), (2, 1, 32, 32), (1, 1, 33, 47)]),
-        (5, 3, [(1, 3, 1, 1)]),
-        (7, 2, [(1, 2, 64, 48)]),
+        (10, 1, None, False, [(1, 1, 96, 96), (2, 1, 32, 32), (1, 1, 33, 47)]),
+        (5, 3, None, False, [(1, 3, 1, 1)]),
+        (7, 2, _NARROW, False, [(1, 2, 64, 48)]),
+        (4, 1, _NARROW, True, [(2, 1, 32, 32)]),
+        (3, 1, None, True, [(1, 1, 40, 40)]),
+        (6, 1, ((), ((4, (2, 4), (2, 4), 4),), ((8, (4, 8), (2, 4), 4),) * 3), False, [(1, 1, 30, 30)]),  # empty b3
     ]
-    return classifier_cases(fixed, gen, device)
+    stages = tuple(tuple(_spec(gen) for _ in range(randint(gen, 1, 3))) for _ in range(3))
+    c_in = randint(gen, 1, 3)
+    fixed.append((randint(gen, 2, 10), c_in, stages, bool(randint(gen, 0, 1)), [(2, c_in, 40, 36)]))
+    return [
+        GoogLeNetCase(ncls, c, st, dbl, tuple(rand(gen, *shape, device=device) for shape in shapes), new_seed(gen))
+        for ncls, c, st, dbl, shapes in fixed
+    ]
 
 
-def _googlenet_who(c: ClassifierCase) -> str:
-    return f"googlenet(num_classes={c.num_classes}, in_channels={c.in_channels})"
+def _describe_googlenet(c: GoogLeNetCase) -> str:
+    sizes = " and ".join(dims(X) for X in c.inputs)
+    return f"{c.who()} on {sizes} input{'s' if len(c.inputs) > 1 else ''}"
 
 
-def _run_googlenet(fn, c: ClassifierCase):
-    who = _googlenet_who(c)
-    net = call(fn, num_classes=c.num_classes, in_channels=c.in_channels, name="googlenet")
+def _run_googlenet(fn, c: GoogLeNetCase):
+    who = c.who()
+    variant: dict[str, Any] = {} if c.stages is None else {"stages": c.stages}
+    variant.update({"double_3x3": True} if c.double_3x3 else {})
+    net = call(fn, num_classes=c.num_classes, in_channels=c.in_channels, name="googlenet", **variant)
     check_true(
         isinstance(net, nn.Sequential) and len(net) == 6,
         f"{who} should return an nn.Sequential of six parts (b1, b2, b3, b4, b5, the dense layer), "
@@ -191,13 +258,13 @@ def _stages(net, X, who):
     return {"stages": stages, "out": x}
 
 
-def _oracle_googlenet(c: ClassifierCase):
+def _oracle_googlenet(c: GoogLeNetCase):
     return weighted_reference(
         ref_googlenet,
-        (c.num_classes, c.in_channels),
+        (c.num_classes, c.in_channels, _STAGES if c.stages is None else c.stages, c.double_3x3),
         c.seed,
         c.inputs[0].device,
-        _googlenet_who(c),
+        c.who(),
         lambda net: [_stages(net, X, "the reference") for X in c.inputs],
     )
 
@@ -327,7 +394,7 @@ register(
         cases=_googlenet_cases,
         run=_run_googlenet,
         oracle=_oracle_googlenet,
-        describe=describe_classifier("googlenet"),
+        describe=_describe_googlenet,
         compare_value=compare_each(_compare_stages),
     ),
     Item(

@@ -5,6 +5,10 @@ WRONG: (what the mistake is, {solution cell grade_id: replacement source},
         set of test cell grade_ids that must then fail).
 """
 
+import inspect
+
+from convcourse.models import vgg as _book
+
 FACTS = [
     # the shape trace of VGG-11 at 224x224: five blocks take 224 down to 7
     ("07_vgg", "(1, 512, 7, 7)"),
@@ -34,18 +38,21 @@ def vgg_block(num_convs, out_channels, in_channels, batch_norm=False):
 '''
 
 _VGG = '''
-def vgg(arch, in_channels=1, num_classes=10, image_size=224, hidden=4096):
-    blocks = []
-    side = image_size
+def vgg(arch, in_channels=1, num_classes=10, image_size=224, hidden=4096, num_hidden=2,
+        batch_norm=False):
+    height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
+    layers = []
     for num_convs, out_channels in arch:
-        blocks.append(vgg_block(num_convs, out_channels, in_channels))
+        layers.append(vgg_block(num_convs, out_channels, in_channels, batch_norm=batch_norm))
         in_channels = out_channels
-        side //= 2
-    return nn.Sequential(
-        *blocks, nn.Flatten(),
-        nn.Linear(in_channels * side * side, hidden), nn.ReLU(), nn.Dropout(0.5),
-        nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(0.5),
-        nn.Linear(hidden, num_classes))
+        height, width = height // 2, width // 2
+    layers.append(nn.Flatten())
+    features = in_channels * height * width
+    for _ in range(num_hidden):
+        layers += [nn.Linear(features, hidden), nn.ReLU(), nn.Dropout(0.5)]
+        features = hidden
+    layers.append(nn.Linear(features, num_classes))
+    return nn.Sequential(*layers)
 '''
 
 _CONFIGS = '''
@@ -101,14 +108,14 @@ WRONG = [
         layers.append(nn.ReLU())""", """        layers.append(nn.ReLU())
         if batch_norm:
             layers.append(nn.BatchNorm2d(out_channels))""")},
-     {"test_vgg_block"}),
+     {"test_vgg_block", "test_vgg"}),  # vgg(..., batch_norm=True) builds on it
     ("convolution bias kept in front of the batch normalisation",
      {"vgg_block": _BLOCK.replace(", bias=not batch_norm", "")},
-     {"test_vgg_block"}),
+     {"test_vgg_block", "test_vgg"}),  # vgg(..., batch_norm=True) builds on it
     ("batch_norm accepted but ignored",
      {"vgg_block": _BLOCK.replace("        if batch_norm:\n            layers.append(nn.BatchNorm2d(out_channels))\n", "")
                          .replace(", bias=not batch_norm", "")},
-     {"test_vgg_block"}),
+     {"test_vgg_block", "test_vgg"}),  # vgg(..., batch_norm=True) builds on it
     ("average pooling instead of max pooling in the VGG block",
      {"vgg_block": _BLOCK.replace("nn.MaxPool2d(kernel_size=2, stride=2)", "nn.AvgPool2d(kernel_size=2, stride=2)")},
      {"test_vgg_block", "test_vgg"}),
@@ -122,13 +129,29 @@ WRONG = [
      {"vgg_block": _BLOCK.replace("nn.MaxPool2d(kernel_size=2, stride=2)", "nn.MaxPool2d(kernel_size=2, stride=1)")},
      {"test_vgg_block", "test_vgg"}),
     ("flatten size off: 7x7 assumed whatever the input and the number of blocks",
-     {"vgg": _VGG.replace("in_channels * side * side", "in_channels * 7 * 7")},
+     {"vgg": _VGG.replace("in_channels * height * width", "in_channels * 7 * 7")},
      {"test_vgg"}),
     ("flatten size off: the side halved once too often",
-     {"vgg": _VGG.replace("side = image_size\n", "side = image_size // 2\n")},
+     {"vgg": _VGG.replace("    layers.append(nn.Flatten())", "    height, width = height // 2, width // 2\n    layers.append(nn.Flatten())")},
      {"test_vgg"}),
     ("dropout forgotten in the dense layers",
      {"vgg": _VGG.replace(", nn.Dropout(0.5)", "")},
+     {"test_vgg"}),
+    ("a non-square image_size read as its height only",
+     {"vgg": _VGG.replace("else image_size\n", "else (image_size[0], image_size[0])\n")},
+     {"test_vgg"}),
+    ("num_hidden counted with the output layer (one hidden layer too few)",
+     {"vgg": _VGG.replace("for _ in range(num_hidden):", "for _ in range(num_hidden - 1):")},
+     {"test_vgg"}),
+    ("batch_norm not passed on to the blocks",
+     {"vgg": _VGG.replace(", batch_norm=batch_norm)", ")")},
+     {"test_vgg"}),
+    # the chapter's own vgg, as the book prints it (literalinclude of convcourse/models/vgg.py)
+    ("the chapter's vgg transcribed (a head of two hidden layers, square inputs, no batch_norm)",
+     {"vgg": inspect.getsource(_book.vgg)},
+     {"test_vgg"}),
+    ("the chapter's vgg transcribed, with num_hidden and batch_norm arguments it ignores",
+     {"vgg": inspect.getsource(_book.vgg).replace("    dropout=0.5,\n", "    dropout=0.5,\n    num_hidden=2,\n    batch_norm=False,\n")},
      {"test_vgg"}),
     ("VGG-16's last block with 256 channels (13 convolutions, but the wrong widths)",
      {"vgg_configs": _CONFIGS.replace("(3, 512), (3, 512))", "(3, 512), (3, 256))")},

@@ -5,6 +5,10 @@ WRONG: (what the mistake is, {solution cell grade_id: replacement source},
         set of test cell grade_ids that must then fail).
 """
 
+import inspect
+
+from convcourse.models import nin as _book
+
 FACTS = [
     ("08_nin", "(1, 96, 54, 54)"),
     ("08_nin", "NiN: 1,992,166 parameters"),
@@ -22,21 +26,27 @@ FACTS = [
 ]
 
 _BLOCK = '''
-def nin_block(out_channels, kernel_size, strides, padding, in_channels):
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size, stride=strides, padding=padding), nn.ReLU(),
-        nn.Conv2d(out_channels, out_channels, kernel_size=1), nn.ReLU(),
-        nn.Conv2d(out_channels, out_channels, kernel_size=1), nn.ReLU())
+def nin_block(out_channels, kernel_size, strides, padding, in_channels, mlp=None):
+    if mlp is None:
+        mlp = (out_channels, out_channels)
+    layers = [nn.Conv2d(in_channels, out_channels, kernel_size, stride=strides, padding=padding),
+              nn.ReLU()]
+    channels = out_channels
+    for width in mlp:
+        layers += [nn.Conv2d(channels, width, kernel_size=1), nn.ReLU()]
+        channels = width
+    return nn.Sequential(*layers)
 '''
 
 _NIN = '''
-def nin(num_classes=10, in_channels=1):
+def nin(num_classes=10, in_channels=1, widths=(96, 256, 384)):
+    w1, w2, w3 = widths
     return nn.Sequential(
-        nin_block(96, 11, 4, 0, in_channels), nn.MaxPool2d(3, stride=2),
-        nin_block(256, 5, 1, 2, 96), nn.MaxPool2d(3, stride=2),
-        nin_block(384, 3, 1, 1, 256), nn.MaxPool2d(3, stride=2),
+        nin_block(w1, 11, 4, 0, in_channels), nn.MaxPool2d(3, stride=2),
+        nin_block(w2, 5, 1, 2, w1), nn.MaxPool2d(3, stride=2),
+        nin_block(w3, 3, 1, 1, w2), nn.MaxPool2d(3, stride=2),
         nn.Dropout(0.5),
-        nin_block(num_classes, 3, 1, 1, 384),
+        nin_block(num_classes, 3, 1, 1, w3),
         nn.AdaptiveAvgPool2d(1), nn.Flatten())
 '''
 
@@ -52,24 +62,34 @@ def nin_block_cost(in_channels, out_channels, kernel_size, strides, padding, hei
 '''
 
 WRONG = [
-    ("no ReLU after the two 1x1 convolutions",
-     {"nin_block": _BLOCK.replace("kernel_size=1), nn.ReLU()", "kernel_size=1)")},
+    ("no ReLU after the 1x1 convolutions",
+     {"nin_block": _BLOCK.replace("kernel_size=1), nn.ReLU()]", "kernel_size=1)]")},
      {"test_nin_block", "test_nin"}),
-    ("only one 1x1 convolution",
-     {"nin_block": _BLOCK.replace("        nn.Conv2d(out_channels, out_channels, kernel_size=1), nn.ReLU(),\n", "", 1)},
+    ("only one 1x1 convolution in the chapter's block",
+     {"nin_block": _BLOCK.replace("mlp = (out_channels, out_channels)", "mlp = (out_channels,)")},
      {"test_nin_block", "test_nin"}),
     ("stride ignored in the first convolution",
      {"nin_block": _BLOCK.replace("stride=strides, ", "")},
      {"test_nin_block", "test_nin"}),
+    ("every 1x1 layer from out_channels (a per-pixel network that narrows breaks)",
+     {"nin_block": _BLOCK.replace("nn.Conv2d(channels, width, kernel_size=1)",
+                                  "nn.Conv2d(out_channels, width, kernel_size=1)")},
+     {"test_nin_block"}),
+    ("mlp=() read as the default two layers",
+     {"nin_block": _BLOCK.replace("if mlp is None:", "if not mlp:")},
+     {"test_nin_block"}),
+    ("the chapter's widths kept whatever widths asks for",
+     {"nin": _NIN.replace("w1, w2, w3 = widths", "w1, w2, w3 = 96, 256, 384")},
+     {"test_nin"}),
     ("global average pooling replaced by a dense layer sized for 5x5 maps of 384 channels",
-     {"nin": _NIN.replace("nin_block(num_classes, 3, 1, 1, 384),\n        nn.AdaptiveAvgPool2d(1), nn.Flatten())",
-                          "nn.Flatten(), nn.Linear(384 * 5 * 5, num_classes))")},
+     {"nin": _NIN.replace("nin_block(num_classes, 3, 1, 1, w3),\n        nn.AdaptiveAvgPool2d(1), nn.Flatten())",
+                          "nn.Flatten(), nn.Linear(w3 * 5 * 5, num_classes))")},
      {"test_nin"}),
     ("2x2 max pooling instead of 3x3 (same parameters, every map larger)",
      {"nin": _NIN.replace("nn.MaxPool2d(3, stride=2)", "nn.MaxPool2d(2, stride=2)")},
      {"test_nin"}),
     ("last block with 384 channels, then global average pooling (no class channels)",
-     {"nin": _NIN.replace("nin_block(num_classes, 3, 1, 1, 384)", "nin_block(384, 3, 1, 1, 384)")},
+     {"nin": _NIN.replace("nin_block(num_classes, 3, 1, 1, w3)", "nin_block(w3, 3, 1, 1, w3)")},
      {"test_nin"}),
     ("dropout left out",
      {"nin": _NIN.replace("        nn.Dropout(0.5),\n", "")},
@@ -126,5 +146,19 @@ from convcourse.models import nin as course_nin
 def nin(num_classes=10, in_channels=1):
     return course_nin.nin(num_classes, in_channels)
 '''},
+     {"test_nin"}),
+]
+
+# The chapter's own code, as the book prints it (literalinclude of convcourse/models/nin.py):
+# a wrong answer to these exercises, which ask for more than the chapter builds.
+WRONG += [
+    ("the chapter's nin_block transcribed (it has no mlp argument)",
+     {"nin_block": inspect.getsource(_book.nin_block)},
+     {"test_nin_block"}),
+    ("the chapter's nin_block transcribed, with an mlp argument it ignores",
+     {"nin_block": inspect.getsource(_book.nin_block).replace("in_channels=None):", "in_channels=None, mlp=None):")},
+     {"test_nin_block"}),
+    ("the chapter's nin transcribed (it has no widths argument)",
+     {"nin": inspect.getsource(_book.nin)},
      {"test_nin"}),
 ]

@@ -5,6 +5,11 @@ WRONG: (what the mistake is, {solution cell grade_id: replacement source},
         set of test cell grade_ids that must then fail).
 """
 
+import inspect
+import pprint
+
+from convcourse.models import googlenet as _book
+
 FACTS = [
     ("09_googlenet", "(1, 256, 12, 12)"),
     ("09_googlenet", "(1, 832, 3, 3)"),
@@ -26,13 +31,17 @@ FACTS = [
 
 _INCEPTION = '''
 class Inception(nn.Module):
-    def __init__(self, c1, c2, c3, c4, in_channels):
+    def __init__(self, c1, c2, c3, c4, in_channels, double_3x3=False):
         super().__init__()
         self.p1 = nn.Sequential(nn.Conv2d(in_channels, c1, kernel_size=1), nn.ReLU())
         self.p2 = nn.Sequential(nn.Conv2d(in_channels, c2[0], kernel_size=1), nn.ReLU(),
                                 nn.Conv2d(c2[0], c2[1], kernel_size=3, padding=1), nn.ReLU())
-        self.p3 = nn.Sequential(nn.Conv2d(in_channels, c3[0], kernel_size=1), nn.ReLU(),
-                                nn.Conv2d(c3[0], c3[1], kernel_size=5, padding=2), nn.ReLU())
+        if double_3x3:
+            wide = [nn.Conv2d(c3[0], c3[1], kernel_size=3, padding=1), nn.ReLU(),
+                    nn.Conv2d(c3[1], c3[1], kernel_size=3, padding=1), nn.ReLU()]
+        else:
+            wide = [nn.Conv2d(c3[0], c3[1], kernel_size=5, padding=2), nn.ReLU()]
+        self.p3 = nn.Sequential(nn.Conv2d(in_channels, c3[0], kernel_size=1), nn.ReLU(), *wide)
         self.p4 = nn.Sequential(nn.MaxPool2d(kernel_size=3, stride=1, padding=1),
                                 nn.Conv2d(in_channels, c4, kernel_size=1), nn.ReLU())
 
@@ -41,26 +50,37 @@ class Inception(nn.Module):
 '''
 
 _GOOGLENET = '''
-def googlenet(num_classes=10, in_channels=1):
+# The chapter's nine Inception blocks, stage by stage: (c1, (c2 reduce, c2), (c3 reduce, c3), c4).
+GOOGLENET_STAGES = (
+    ((64, (96, 128), (16, 32), 32), (128, (128, 192), (32, 96), 64)),  # 3a, 3b
+    ((192, (96, 208), (16, 48), 64), (160, (112, 224), (24, 64), 64),  # 4a, 4b
+     (128, (128, 256), (24, 64), 64), (112, (144, 288), (32, 64), 64),  # 4c, 4d
+     (256, (160, 320), (32, 128), 128)),  # 4e
+    ((256, (160, 320), (32, 128), 128), (384, (192, 384), (48, 128), 128)),  # 5a, 5b
+)
+
+
+def googlenet(num_classes=10, in_channels=1, stages=GOOGLENET_STAGES, double_3x3=False):
+    """GoogLeNet with the given Inception blocks: five stages and a dense layer."""
     def pool():
         return nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
 
     def inceptions(specs, c):
         blocks = []
         for c1, c2, c3, c4 in specs:
-            blocks.append(Inception(c1, c2, c3, c4, c))
+            blocks.append(Inception(c1, c2, c3, c4, c, double_3x3=double_3x3))
             c = c1 + c2[1] + c3[1] + c4
-        return blocks
+        return blocks, c
 
     b1 = nn.Sequential(nn.Conv2d(in_channels, 64, 7, stride=2, padding=3), nn.ReLU(), pool())
     b2 = nn.Sequential(nn.Conv2d(64, 64, 1), nn.ReLU(), nn.Conv2d(64, 192, 3, padding=1), nn.ReLU(), pool())
-    b3 = nn.Sequential(*inceptions([(64, (96, 128), (16, 32), 32), (128, (128, 192), (32, 96), 64)], 192), pool())
-    b4 = nn.Sequential(*inceptions([(192, (96, 208), (16, 48), 64), (160, (112, 224), (24, 64), 64),
-                                    (128, (128, 256), (24, 64), 64), (112, (144, 288), (32, 64), 64),
-                                    (256, (160, 320), (32, 128), 128)], 480), pool())
-    b5 = nn.Sequential(*inceptions([(256, (160, 320), (32, 128), 128), (384, (192, 384), (48, 128), 128)], 832),
-                       nn.AdaptiveAvgPool2d(1), nn.Flatten())
-    return nn.Sequential(b1, b2, b3, b4, b5, nn.Linear(1024, num_classes))
+    blocks3, c = inceptions(stages[0], 192)
+    blocks4, c = inceptions(stages[1], c)
+    blocks5, c = inceptions(stages[2], c)
+    b3 = nn.Sequential(*blocks3, pool())
+    b4 = nn.Sequential(*blocks4, pool())
+    b5 = nn.Sequential(*blocks5, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    return nn.Sequential(b1, b2, b3, b4, b5, nn.Linear(c, num_classes))
 '''
 
 _FLOPS = '''
@@ -87,6 +107,12 @@ def min_input_size(layers):
 
 _BOTH = {"test_Inception", "test_googlenet"}
 
+# The chapter's own code, as the book prints it (literalinclude of convcourse/models/googlenet.py).
+_BOOK_CONV = inspect.getsource(_book._conv)
+_BOOK_INCEPTION = _BOOK_CONV + "\n\n" + inspect.getsource(_book.Inception)
+_BOOK_GOOGLENET = (_BOOK_CONV + "\n\nINCEPTIONS = " + pprint.pformat(_book.INCEPTIONS) + "\n\n\n"
+                   + inspect.getsource(_book.googlenet))
+
 WRONG = [
     ("wrong channel count in one Inception path: the 5x5 convolution keeps c3[0] channels",
      {"Inception": _INCEPTION.replace("nn.Conv2d(c3[0], c3[1], kernel_size=5", "nn.Conv2d(c3[0], c3[0], kernel_size=5")},
@@ -111,17 +137,35 @@ WRONG = [
     ("b2 without its 1x1 convolution",
      {"googlenet": _GOOGLENET.replace("nn.Conv2d(64, 64, 1), nn.ReLU(), ", "")},
      {"test_googlenet"}),
-    ("flatten size off: the dense layer sized for 832 channels",
-     {"googlenet": _GOOGLENET.replace("nn.Linear(1024, num_classes)", "nn.Linear(832, num_classes)")},
+    ("flatten size off: the dense layer sized for 832 channels (the input of block 5a)",
+     {"googlenet": _GOOGLENET.replace("nn.Linear(c, num_classes)", "nn.Linear(832, num_classes)")},
      {"test_googlenet"}),
     ("pooling after b3 forgotten",
-     {"googlenet": _GOOGLENET.replace("(32, 96), 64)], 192), pool())", "(32, 96), 64)], 192))")},
+     {"googlenet": _GOOGLENET.replace("b3 = nn.Sequential(*blocks3, pool())", "b3 = nn.Sequential(*blocks3)")},
      {"test_googlenet"}),
     ("ReLU missing after the stem's 7x7 convolution",
      {"googlenet": _GOOGLENET.replace("stride=2, padding=3), nn.ReLU(), pool()", "stride=2, padding=3), pool()")},
      {"test_googlenet"}),
     ("the stem's 7x7 convolution without padding",
      {"googlenet": _GOOGLENET.replace("stride=2, padding=3)", "stride=2)")},
+     {"test_googlenet"}),
+    ("with double_3x3, the second 3x3 convolution from c3[0] channels",
+     {"Inception": _INCEPTION.replace("nn.Conv2d(c3[1], c3[1], kernel_size=3", "nn.Conv2d(c3[0], c3[1], kernel_size=3")},
+     _BOTH),
+    ("with double_3x3, no ReLU between the two 3x3 convolutions (one linear 5x5 map)",
+     {"Inception": _INCEPTION.replace("kernel_size=3, padding=1), nn.ReLU(),\n", "kernel_size=3, padding=1),\n")},
+     _BOTH),
+    ("double_3x3 accepted but ignored: always the 5x5 convolution",
+     {"Inception": _INCEPTION.replace("if double_3x3:", "if False:")},
+     _BOTH),
+    ("the stages argument ignored: always the chapter's blocks",
+     {"googlenet": _GOOGLENET.replace("inceptions(stages[", "inceptions(GOOGLENET_STAGES[")},
+     {"test_googlenet"}),
+    ("double_3x3 not passed on to the Inception blocks",
+     {"googlenet": _GOOGLENET.replace(", double_3x3=double_3x3))", "))")},
+     {"test_googlenet"}),
+    ("the dense layer sized for 1024 channels whatever the stages",
+     {"googlenet": _GOOGLENET.replace("nn.Linear(c, num_classes)", "nn.Linear(1024, num_classes)")},
      {"test_googlenet"}),
     ("FLOPs without the factor 2",
      {"inception_flops": _FLOPS.replace("return 2 * k", "return k")},
@@ -132,6 +176,16 @@ WRONG = [
     ("the 1x1 convolution of the pooling path forgotten",
      {"inception_flops": _FLOPS.replace(" + conv(1, in_channels, c4)", "")},
      {"test_inception_flops"}),
+    # the chapter's code, which these exercises ask to extend
+    ("the chapter's Inception transcribed (it has no double_3x3 argument)",
+     {"Inception": _BOOK_INCEPTION},
+     _BOTH),
+    ("the chapter's Inception and googlenet transcribed (no double_3x3, no stages argument)",
+     {"Inception": _BOOK_INCEPTION, "googlenet": _BOOK_GOOGLENET},
+     _BOTH),
+    ("the chapter's googlenet transcribed with its table, on the student's own Inception",
+     {"googlenet": _BOOK_GOOGLENET},
+     {"test_googlenet"}),
     ("padding ignored",
      {"min_input_size": _MIN.replace(" - 2 * p", "")},
      {"test_min_input_size"}),

@@ -231,18 +231,24 @@ class CostCase(NamedTuple):
     padding: int
     height: int
     width: int
-    num_1x1: int
+    mlp: tuple | None  # None: the chapter's two 1x1 layers, asked for without the argument
+
+    def args(self) -> tuple:
+        return self[:7] if self.mlp is None else tuple(self)
 
 
 def _cost_cases(gen, device):
     cases = [
-        (1, 96, 11, 4, 0, 224, 224, 2),
-        (1, 96, 11, 4, 0, 224, 224, 0),
-        (96, 256, 5, 1, 2, 26, 26, 1),
-        (384, 10, 3, 1, 1, 5, 5, 2),
-        (3, 8, 3, 2, 1, 9, 7, 4),
-        (2, 4, 1, 1, 0, 6, 5, 3),
-        (4, 6, 2, 3, 0, 10, 11, 2),
+        (1, 96, 11, 4, 0, 224, 224, None),
+        (1, 96, 11, 4, 0, 224, 224, ()),
+        (96, 256, 5, 1, 2, 26, 26, (256,)),
+        (384, 10, 3, 1, 1, 5, 5, None),
+        (3, 8, 3, 2, 1, 9, 7, (8, 8, 8, 8)),
+        (2, 4, 1, 1, 0, 6, 5, (4, 4, 4)),
+        (4, 6, 2, 3, 0, 10, 11, (6, 6)),
+        (1, 96, 11, 4, 0, 224, 224, (64, 10)),  # a per-pixel network that narrows
+        (3, 5, 3, 1, 1, 8, 6, (7, 2, 9)),
+        (16, 8, 5, 2, 2, 13, 17, (1,)),
     ]
     k = randint(gen, 1, 7)
     cases.append(
@@ -254,7 +260,7 @@ def _cost_cases(gen, device):
             randint(gen, 0, k // 2),
             randint(gen, k, 40),
             randint(gen, k, 40),
-            randint(gen, 0, 4),
+            tuple(randint(gen, 1, 64) for _ in range(randint(gen, 0, 4))),
         )
     )
     return [CostCase(*case) for case in cases]
@@ -262,10 +268,17 @@ def _cost_cases(gen, device):
 
 def _oracle_cost(c: CostCase):
     with torch.device("meta"):
-        block = ref_nin_block(
-            c.out_channels, c.kernel_size, c.strides, c.padding, c.in_channels, mlp=(c.out_channels,) * c.num_1x1
-        )
+        block = ref_nin_block(c.out_channels, c.kernel_size, c.strides, c.padding, c.in_channels, mlp=c.mlp)
     return (n_params(block), flops(block, (1, c.in_channels, c.height, c.width)))
+
+
+def _describe_cost(c: CostCase) -> str:
+    mlp = "" if c.mlp is None else f", mlp={c.mlp}"
+    return "nin_block_cost({}, {}, {}, {}, {}, {}, {}".format(*c[:7]) + mlp + ")"
+
+
+def _run_cost(fn, c: CostCase):
+    return _run_pair("nin_block_cost")(fn, c.args())
 
 
 register(
@@ -297,9 +310,9 @@ register(
         "ch08.nin_block_cost",
         forbidden="derivation",
         cases=_cost_cases,
-        run=_run_pair("nin_block_cost"),
+        run=_run_cost,
         oracle=_oracle_cost,
         compare=exact("parameters", "FLOPs"),
-        describe=lambda c: "nin_block_cost({}, {}, {}, {}, {}, {}, {}, {})".format(*c),
+        describe=_describe_cost,
     ),
 )

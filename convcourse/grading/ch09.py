@@ -50,7 +50,12 @@ class RefInception(nn.Module):
             self.p3 = nn.Sequential(*_cr(in_channels, c3[0], 1), *wide)
         else:
             self.p2 = nn.Sequential(*_cr(in_channels, c2[1], 3, padding=1))
-            self.p3 = nn.Sequential(*_cr(in_channels, c3[1], 5, padding=2))
+            wide = (
+                [*_cr(in_channels, c3[1], 3, padding=1), *_cr(c3[1], c3[1], 3, padding=1)]
+                if double_3x3
+                else _cr(in_channels, c3[1], 5, padding=2)
+            )
+            self.p3 = nn.Sequential(*wide)
         self.p4 = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1), *_cr(in_channels, c4, 1))
 
     def forward(self, x):
@@ -287,6 +292,7 @@ class FlopsCase(NamedTuple):
     c3: tuple  # (c3r, c3)
     c4: int
     reduce: bool
+    double_3x3: bool = False
 
 
 def _flops_cases(gen, device):
@@ -299,6 +305,11 @@ def _flops_cases(gen, device):
             (3, 5, 7, 2, (4, 6), (1, 3), 2, reduce),
             (5, 1, 1, 1, (2, 2), (2, 2), 1, reduce),
         ]
+        cases += [  # path 3 factorised into two 3x3 convolutions
+            (192, 12, 12, 64, (96, 128), (16, 32), 32, reduce, True),
+            (3, 5, 7, 2, (4, 6), (1, 3), 2, reduce, True),
+            (6, 4, 2, 3, (2, 5), (7, 2), 1, reduce, True),  # c3[1] < c3[0]
+        ]
     c1, c2r, c2, c3r, c3, c4 = (randint(gen, 1, 64) for _ in range(6))
     cases.append(
         (
@@ -310,6 +321,7 @@ def _flops_cases(gen, device):
             (c3r, c3),
             c4,
             bool(randint(gen, 0, 1)),
+            bool(randint(gen, 0, 1)),
         )
     )
     return [FlopsCase(*case) for case in cases]
@@ -317,16 +329,23 @@ def _flops_cases(gen, device):
 
 def _oracle_flops(c: FlopsCase):
     with torch.device("meta"):
-        block = RefInception(c.c1, c.c2, c.c3, c.c4, c.in_channels, reduce=c.reduce)
+        block = RefInception(c.c1, c.c2, c.c3, c.c4, c.in_channels, reduce=c.reduce, double_3x3=c.double_3x3)
     return flops(block, (1, c.in_channels, c.height, c.width))
 
 
+def _flops_variant(c: FlopsCase) -> dict[str, Any]:
+    """The keywords of a case: ``double_3x3`` only when it is asked for."""
+    return {"reduce": c.reduce} | ({"double_3x3": True} if c.double_3x3 else {})
+
+
 def _describe_flops(c: FlopsCase):
-    return f"inception_flops({c.in_channels}, {c.height}, {c.width}, {c.c1}, {c.c2}, {c.c3}, {c.c4}, reduce={c.reduce})"
+    keywords = ", ".join(f"{k}={v}" for k, v in _flops_variant(c).items())
+    return f"inception_flops({c.in_channels}, {c.height}, {c.width}, {c.c1}, {c.c2}, {c.c3}, {c.c4}, {keywords})"
 
 
 def _run_flops(fn, c: FlopsCase):
-    return call(fn, c.in_channels, c.height, c.width, c.c1, c.c2, c.c3, c.c4, reduce=c.reduce, name="inception_flops")
+    args = (c.in_channels, c.height, c.width, c.c1, c.c2, c.c3, c.c4)
+    return call(fn, *args, name="inception_flops", **_flops_variant(c))
 
 
 # --------------------------------------------------------------------------- smallest input
@@ -340,6 +359,10 @@ _STACKS = [
     [(3, 1, 1), (5, 1, 2)],  # size-preserving only
     [(4, 3, 0), (1, 1, 0), (3, 1, 2), (6, 2, 0)],  # stride < kernel, padding that grows
     [(2, 5, 0), (7, 1, 0)],  # stride larger than the kernel
+    # with a fourth number, the dilation
+    [(3, 1, 0, 2), (3, 2, 1), (3, 1, 0, 4)],
+    [(7, 2, 3), (3, 2, 1, 1), (3, 1, 2, 2), (3, 2, 1)],  # dilation 1 written out; padding = dilation
+    [(2, 2, 0, 3), (5, 1, 0, 2)],
 ]
 
 
@@ -349,7 +372,8 @@ def _min_cases(gen, device):
         layers = []
         for _ in range(randint(gen, 1, 5)):
             k = randint(gen, 1, 7)
-            layers.append((k, randint(gen, 1, 4), randint(gen, 0, k // 2)))
+            layer = (k, randint(gen, 1, 4), randint(gen, 0, k // 2))
+            layers.append(layer + ((randint(gen, 1, 3),) if randint(gen, 0, 1) else ()))
         cases.append(tuple(layers))
     return cases
 
@@ -358,8 +382,8 @@ def _accepts(layers, n) -> bool:
     x = torch.zeros(1, 1, n, n)
     try:
         with torch.no_grad():
-            for k, s, p in layers:
-                x = nn.functional.conv2d(x, torch.ones(1, 1, k, k), stride=s, padding=p)
+            for k, s, p, *d in layers:  # (kernel, stride, padding[, dilation])
+                x = nn.functional.conv2d(x, torch.ones(1, 1, k, k), stride=s, padding=p, dilation=d[0] if d else 1)
         return x.numel() > 0
     except RuntimeError:
         return False

@@ -51,13 +51,18 @@ def nin(num_classes=10, in_channels=1, widths=(96, 256, 384)):
 '''
 
 _COST = '''
-def nin_block_cost(in_channels, out_channels, kernel_size, strides, padding, height, width, num_1x1=2):
+def nin_block_cost(in_channels, out_channels, kernel_size, strides, padding, height, width, mlp=None):
+    if mlp is None:
+        mlp = (out_channels, out_channels)
     oh = (height + 2 * padding - kernel_size) // strides + 1
     ow = (width + 2 * padding - kernel_size) // strides + 1
     params = kernel_size ** 2 * in_channels * out_channels + out_channels
     flops = 2 * kernel_size ** 2 * in_channels * out_channels * oh * ow
-    params += num_1x1 * (out_channels * out_channels + out_channels)
-    flops += num_1x1 * 2 * out_channels * out_channels * oh * ow
+    channels = out_channels
+    for width_1x1 in mlp:
+        params += channels * width_1x1 + width_1x1
+        flops += 2 * channels * width_1x1 * oh * ow
+        channels = width_1x1
     return params, flops
 '''
 
@@ -103,14 +108,23 @@ WRONG = [
                      "    return channels * num_classes + num_classes, channels * num_classes + num_classes"},
      {"test_head_params"}),
     ("FLOPs without the factor 2",
-     {"nin_block_cost": _COST.replace("flops = 2 * ", "flops = ").replace("num_1x1 * 2 * ", "num_1x1 * ")},
+     {"nin_block_cost": _COST.replace("flops = 2 * ", "flops = ").replace("flops += 2 * ", "flops += ")},
      {"test_nin_block_cost"}),
     ("padding added once instead of on both sides",
      {"nin_block_cost": _COST.replace("2 * padding", "padding")},
      {"test_nin_block_cost"}),
-    ("1x1 convolutions counted from in_channels instead of out_channels",
-     {"nin_block_cost": _COST.replace("num_1x1 * (out_channels * out_channels", "num_1x1 * (in_channels * out_channels")
-                              .replace("num_1x1 * 2 * out_channels * out_channels", "num_1x1 * 2 * in_channels * out_channels")},
+    ("the chapter's count: len(mlp) 1x1 layers of out_channels channels, whatever their widths",
+     {"nin_block_cost": '''
+def nin_block_cost(in_channels, out_channels, kernel_size, strides, padding, height, width, mlp=None):
+    m = 2 if mlp is None else len(mlp)
+    ci, co, k, s, p, h, w = in_channels, out_channels, kernel_size, strides, padding, height, width
+    oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+    return (k * k * ci * co + co + m * (co * co + co),
+            2 * k * k * ci * co * oh * ow + m * 2 * co * co * oh * ow)
+'''},
+     {"test_nin_block_cost"}),
+    ("the first 1x1 layer counted from in_channels instead of out_channels",
+     {"nin_block_cost": _COST.replace("    channels = out_channels\n", "    channels = in_channels\n")},
      {"test_nin_block_cost"}),
 ]
 
@@ -126,10 +140,9 @@ def head_params(channels, height, width, num_classes):
      {"test_head_params"}),
     ("nin_block_cost measured on the student's own nin_block",
      {"nin_block_cost": '''
-def nin_block_cost(in_channels, out_channels, kernel_size, strides, padding, height, width, num_1x1=2):
+def nin_block_cost(in_channels, out_channels, kernel_size, strides, padding, height, width, mlp=None):
     with torch.device("meta"):
-        block = nin_block(out_channels, kernel_size, strides, padding, in_channels)
-        block = nn.Sequential(*list(block)[:2 + 2 * num_1x1])
+        block = nin_block(out_channels, kernel_size, strides, padding, in_channels, mlp)
         x = torch.zeros(1, in_channels, height, width)
     with FlopCounterMode(display=False) as counter:
         block(x)

@@ -5,10 +5,14 @@ WRONG: (what the mistake is, {solution cell grade_id: replacement source},
         set of test cell grade_ids that must then fail).
 """
 
+import ast
 import inspect
 import pprint
 
+import nbformat
+
 from convcourse.models import googlenet as _book
+from tests.conftest import ROOT
 
 FACTS = [
     ("09_googlenet", "(1, 256, 12, 12)"),
@@ -84,28 +88,51 @@ def googlenet(num_classes=10, in_channels=1, stages=GOOGLENET_STAGES, double_3x3
 '''
 
 _FLOPS = '''
-def inception_flops(in_channels, height, width, c1, c2, c3, c4, reduce=True):
+def inception_flops(in_channels, height, width, c1, c2, c3, c4, reduce=True, double_3x3=False):
+    """FLOPs of an Inception block (with or without its 1x1 reductions) on one input."""
     def conv(k, c_in, c_out):
         return 2 * k * k * c_in * c_out * height * width
+
+    def wide(c_in):  # path 3 after its reduction (or from the input, without one)
+        if double_3x3:
+            return conv(3, c_in, c3[1]) + conv(3, c3[1], c3[1])
+        return conv(5, c_in, c3[1])
 
     total = conv(1, in_channels, c1) + conv(1, in_channels, c4)
     if reduce:
         total += conv(1, in_channels, c2[0]) + conv(3, c2[0], c2[1])
-        total += conv(1, in_channels, c3[0]) + conv(5, c3[0], c3[1])
+        total += conv(1, in_channels, c3[0]) + wide(c3[0])
     else:
-        total += conv(3, in_channels, c2[1]) + conv(5, in_channels, c3[1])
+        total += conv(3, in_channels, c2[1]) + wide(in_channels)
     return total
 '''
 
 _MIN = '''
 def min_input_size(layers):
+    """Smallest n such that an n x n input passes through all (kernel, stride, padding[,
+    dilation]) layers."""
     n = 1
-    for k, s, p in reversed(layers):
-        n = max(1, (n - 1) * s + k - 2 * p)
+    for k, s, p, *d in reversed(layers):
+        span = (d[0] if d else 1) * (k - 1) + 1
+        n = max(1, (n - 1) * s + span - 2 * p)
     return n
 '''
 
 _BOTH = {"test_Inception", "test_googlenet"}
+
+
+def _chapter_function(name: str) -> str:
+    """The source of a function the chapter defines in a code cell, as the book prints it."""
+    nb = nbformat.read(str(ROOT / "chapters" / "09_googlenet.ipynb"), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and f"def {name}(" in cell.source:
+            tree = ast.parse(cell.source)
+            node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
+            return ast.get_source_segment(cell.source, node) + "\n"
+    raise LookupError(f"chapter 9 defines no {name}")
+
+
+_BOOK = {name: _chapter_function(name) for name in ("inception_flops", "min_input_size")}
 
 # The chapter's own code, as the book prints it (literalinclude of convcourse/models/googlenet.py).
 _BOOK_CONV = inspect.getsource(_book._conv)
@@ -170,6 +197,12 @@ WRONG = [
     ("FLOPs without the factor 2",
      {"inception_flops": _FLOPS.replace("return 2 * k", "return k")},
      {"test_inception_flops"}),
+    ("with double_3x3, the second 3x3 convolution counted from c3[0] channels",
+     {"inception_flops": _FLOPS.replace("conv(3, c3[1], c3[1])", "conv(3, c3[0], c3[1])")},
+     {"test_inception_flops"}),
+    ("without reductions, path 3 still counted from its reduction's c3[0] channels",
+     {"inception_flops": _FLOPS.replace("wide(in_channels)", "wide(c3[0])")},
+     {"test_inception_flops"}),
     ("without reductions, the 3x3 convolution counted from c2[0] channels",
      {"inception_flops": _FLOPS.replace("conv(3, in_channels, c2[1])", "conv(3, c2[0], c2[1])")},
      {"test_inception_flops"}),
@@ -195,6 +228,15 @@ WRONG = [
     ("stride ignored",
      {"min_input_size": _MIN.replace("(n - 1) * s", "(n - 1)")},
      {"test_min_input_size"}),
+    ("dilation read but the span taken as d * k instead of d * (k - 1) + 1",
+     {"min_input_size": _MIN.replace("(d[0] if d else 1) * (k - 1) + 1", "(d[0] if d else 1) * k")},
+     {"test_min_input_size"}),
+    ("the chapter's min_input_size copied (no dilation)",
+     {"min_input_size": _BOOK["min_input_size"]},
+     {"test_min_input_size"}),
+    ("the chapter's inception_flops copied (one 5x5 convolution only)",
+     {"inception_flops": _BOOK["inception_flops"]},
+     {"test_inception_flops"}),
 ]
 
 # Shortcuts: measured instead of derived.

@@ -80,29 +80,34 @@ _MATMUL_OPS = {
 }
 
 
+def _grouped_channels(gen):
+    """(c_i, c_o, groups) with groups 1, 2 or c_i (depthwise), a third of the time each."""
+    kind = randint(gen, 0, 2)
+    if kind == 0:
+        return randint(gen, 1, 4), randint(gen, 1, 5), 1
+    if kind == 1:
+        return 2 * randint(gen, 1, 3), 2 * randint(gen, 1, 3), 2
+    c_i = randint(gen, 1, 5)
+    return c_i, c_i * randint(gen, 1, 2), c_i
+
+
 def _matmul_valid_shapes(gen):
-    """(N, c_i, n_h, n_w, c_o, k_h, k_w) with stride 1 and no padding."""
+    """(N, c_i, n_h, n_w, c_o, k_h, k_w, groups) with stride 1, no padding and dilation 1."""
     shapes = [
-        (1, 2, 3, 3, 3, 2, 2),
-        (2, 3, 5, 5, 2, 1, 1),
-        (3, 1, 4, 6, 2, 4, 6),
-        (2, 2, 6, 5, 4, 3, 2),
-        (1, 3, 8, 3, 1, 5, 1),
-        (4, 2, 7, 7, 3, 3, 3),
+        (1, 2, 3, 3, 3, 2, 2, 1),
+        (2, 4, 5, 5, 2, 1, 1, 2),
+        (2, 3, 4, 6, 3, 4, 6, 3),
+        (2, 2, 6, 5, 4, 3, 2, 2),
+        (1, 6, 8, 3, 4, 5, 1, 2),
+        (3, 4, 7, 7, 8, 3, 3, 4),
+        (2, 6, 5, 5, 6, 3, 3, 1),
+        (2, 4, 6, 6, 6, 2, 3, 2),
     ]
     for _ in range(4):
         nh, nw = randint(gen, 1, 10), randint(gen, 1, 10)
-        shapes.append(
-            (
-                randint(gen, 1, 3),
-                randint(gen, 1, 4),
-                nh,
-                nw,
-                randint(gen, 1, 5),
-                randint(gen, 1, nh),
-                randint(gen, 1, nw),
-            )
-        )
+        c_i, c_o, g = _grouped_channels(gen)
+        k_h, k_w = randint(gen, 1, nh), randint(gen, 1, nw)
+        shapes.append((randint(gen, 1, 3), c_i, nh, nw, c_o, k_h, k_w, g))
     return shapes
 
 
@@ -111,66 +116,84 @@ class MatmulCase(NamedTuple):
     K: torch.Tensor
     stride: int | tuple
     padding: int | tuple
+    dilation: int | tuple
+    groups: int
 
 
 def _matmul_valid_cases(gen, device):
-    return [
-        MatmulCase(rand(gen, n, ci, nh, nw, device=device), rand(gen, co, ci, kh, kw, device=device), 1, 0)
-        for n, ci, nh, nw, co, kh, kw in _matmul_valid_shapes(gen)
-    ]
+    cases = []
+    for n, ci, nh, nw, co, kh, kw, g in _matmul_valid_shapes(gen):
+        X = rand(gen, n, ci, nh, nw, device=device)
+        cases.append(MatmulCase(X, rand(gen, co, ci // g, kh, kw, device=device), 1, 0, 1, g))
+    return cases
+
+
+def _fits(n, k, p, d) -> bool:
+    """Whether a dilated window fits in the padded input along both axes."""
+    sizes = zip(pair(n), pair(k), pair(p), pair(d))
+    return all(n_ + 2 * p_ >= d_ * (k_ - 1) + 1 for n_, k_, p_, d_ in sizes)
 
 
 def _matmul_cases(gen, device):
-    # (N, c_i, (n_h, n_w), c_o, (k_h, k_w), stride, padding)
+    # (N, c_i, (n_h, n_w), c_o, (k_h, k_w), stride, padding, dilation, groups)
     fixed = [
-        (1, 3, (5, 5), 2, (3, 3), 2, 1),
-        (2, 2, (8, 8), 3, (3, 5), (3, 4), (0, 1)),
-        (3, 1, (5, 5), 1, (2, 2), 2, 0),
-        (2, 3, (6, 7), 4, (1, 1), 2, 1),
-        (1, 2, (4, 4), 2, (3, 3), 1, 2),
-        (2, 2, (9, 9), 3, (2, 2), 4, 0),
-        (1, 4, (6, 5), 2, (6, 5), 1, 0),
-        (2, 2, (3, 3), 2, (5, 5), 1, 1),
-        (3, 3, (7, 5), 2, (3, 2), (1, 3), (2, 0)),
+        (1, 3, (5, 5), 2, (3, 3), 2, 1, 1, 1),
+        (2, 4, (8, 8), 6, (3, 5), (3, 4), (0, 1), 1, 2),
+        (3, 2, (7, 7), 2, (2, 2), 2, 0, 2, 2),
+        (2, 3, (6, 7), 4, (1, 1), 2, 1, 3, 1),
+        (1, 4, (9, 9), 4, (3, 3), 1, 2, 2, 4),
+        (2, 6, (9, 9), 3, (2, 2), 4, 0, 3, 3),
+        (1, 4, (6, 5), 2, (6, 5), 1, 0, 1, 2),
+        (2, 2, (3, 3), 2, (5, 5), 1, 1, 1, 1),
+        (3, 3, (7, 5), 6, (3, 2), (1, 3), (2, 0), (2, 1), 3),
+        (2, 4, (11, 10), 4, (3, 3), (2, 1), (1, 2), (3, 2), 2),
+        (1, 2, (10, 8), 3, (2, 3), 1, (3, 1), (1, 3), 1),
     ]
-    while len(fixed) < 16:
-        nh, nw = randint(gen, 1, 10), randint(gen, 1, 10)
-        kh, kw = randint(gen, 1, 5), randint(gen, 1, 5)
+    while len(fixed) < 18:
+        ns = (randint(gen, 1, 12), randint(gen, 1, 12))
+        ks = (randint(gen, 1, 5), randint(gen, 1, 5))
         s = int_or_pair(gen, randint(gen, 1, 3), randint(gen, 1, 3))
         p = int_or_pair(gen, randint(gen, 0, 2), randint(gen, 0, 2))
-        ph, pw = pair(p)
-        if nh + 2 * ph >= kh and nw + 2 * pw >= kw:
-            fixed.append((randint(gen, 1, 3), randint(gen, 1, 4), (nh, nw), randint(gen, 1, 4), (kh, kw), s, p))
-    return [
-        MatmulCase(rand(gen, n, ci, *ns, device=device), rand(gen, co, ci, *ks, device=device), s, p)
-        for n, ci, ns, co, ks, s, p in fixed
-    ]
+        d = int_or_pair(gen, randint(gen, 1, 3), randint(gen, 1, 3))
+        c_i, c_o, g = _grouped_channels(gen)
+        if _fits(ns, ks, p, d):
+            fixed.append((randint(gen, 1, 3), c_i, ns, c_o, ks, s, p, d, g))
+    cases = []
+    for n, ci, ns, co, ks, s, p, d, g in fixed:
+        X, K = rand(gen, n, ci, *ns, device=device), rand(gen, co, ci // g, *ks, device=device)
+        cases.append(MatmulCase(X, K, s, p, d, g))
+    return cases
 
 
 def _run_matmul(fn, case: MatmulCase, *, defaults):
+    options = {"groups": case.groups}
+    if not defaults:
+        options.update(stride=case.stride, padding=case.padding, dilation=case.dilation)
     with watch(_MATMUL_OPS) as counter:
-        if defaults:
-            Y = call(fn, case.X, case.K, name="conv2d_matmul")
-        else:
-            Y = call(fn, case.X, case.K, case.stride, case.padding, name="conv2d_matmul")
+        Y = call(fn, case.X, case.K, name="conv2d_matmul", **options)
     n = len(counter.seen)
     if n != 1:
         ops = ", ".join(sorted(set(f"aten.{o}" for o in counter.seen)))
         raise CheckError(
             f"conv2d_matmul ran {n} matrix products"
             + (f" ({ops})" if ops else "")
-            + " for one call: the exercise asks for the whole batch as ONE matrix product "
-            "(unfold the patches of every image, then multiply once by the reshaped kernels)"
+            + " for one call: the exercise asks for the whole batch and all groups as ONE matrix"
+            " product (unfold the patches of every image, then multiply once by the reshaped"
+            " kernels)"
         )
     return Y
 
 
 def _matmul_oracle(case: MatmulCase):
-    return F.conv2d(case.X, case.K, stride=case.stride, padding=case.padding)
+    options = {"stride": case.stride, "padding": case.padding, "dilation": case.dilation}
+    return F.conv2d(case.X, case.K, groups=case.groups, **options)
 
 
 def _describe_matmul(case: MatmulCase):
-    return f"X {tuple(case.X.shape)}, K {tuple(case.K.shape)}, stride={case.stride!r}, padding={case.padding!r}"
+    return (
+        f"X {tuple(case.X.shape)}, K {tuple(case.K.shape)}, stride={case.stride!r}, "
+        f"padding={case.padding!r}, dilation={case.dilation!r}, groups={case.groups}"
+    )
 
 
 # --- costs: FLOPs, parameters, bytes ----------------------------------------------------------
@@ -432,7 +455,7 @@ register(
         forbidden="convolution",
         run=lambda fn, c: _run_matmul(fn, c, defaults=True),
         oracle=_matmul_oracle,
-        describe=lambda c: f"X {tuple(c.X.shape)}, K {tuple(c.K.shape)}",
+        describe=lambda c: f"X {tuple(c.X.shape)}, K {tuple(c.K.shape)}, groups={c.groups}",
     ),
     Item(
         "ch03.conv2d_matmul",

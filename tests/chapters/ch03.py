@@ -5,6 +5,13 @@ WRONG: (what the mistake is, {solution cell grade_id: replacement source},
         set of test cell grade_ids that must then fail).
 """
 
+import ast
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[2]
+
 _CH = "03_channels_and_cost"
 
 FACTS = [
@@ -36,15 +43,18 @@ FACTS = [
 ]
 
 _MATMUL_OK = '''
-def conv2d_matmul(X, K, stride=1, padding=0):
+def conv2d_matmul(X, K, stride=1, padding=0, dilation=1, groups=1):
     sh, sw = (stride, stride) if isinstance(stride, int) else stride
     ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    dh, dw = (dilation, dilation) if isinstance(dilation, int) else dilation
     N, _, n_h, n_w = X.shape
-    c_o, c_i, k_h, k_w = K.shape
-    o_h = (n_h + 2 * ph - k_h) // sh + 1
-    o_w = (n_w + 2 * pw - k_w) // sw + 1
-    cols = F.unfold(X, (k_h, k_w), padding=(ph, pw), stride=(sh, sw))
-    return (K.reshape(c_o, -1) @ cols).reshape(N, c_o, o_h, o_w)
+    c_o, c_g, k_h, k_w = K.shape
+    o_h = (n_h + 2 * ph - dh * (k_h - 1) - 1) // sh + 1
+    o_w = (n_w + 2 * pw - dw * (k_w - 1) - 1) // sw + 1
+    cols = F.unfold(X, (k_h, k_w), dilation=(dh, dw), padding=(ph, pw), stride=(sh, sw))
+    cols = cols.reshape(N, groups, c_g * k_h * k_w, o_h * o_w)
+    W = K.reshape(groups, c_o // groups, c_g * k_h * k_w)
+    return (W @ cols).reshape(N, c_o, o_h, o_w)
 '''
 
 _COSTS_OK = '''
@@ -101,18 +111,18 @@ def corr2d_multi_in_out(X, K):
 '''},
      {"test_corr2d_multi_in_out"}),
     ("conv2d_matmul that ignores the padding",
-     {"conv2d_matmul": _MATMUL_OK.replace("padding=(ph, pw), ", "").replace("2 * ph", "0").replace("2 * pw", "0")},
+     {"conv2d_matmul": _MATMUL_OK.replace("padding=(ph, pw), ", "").replace("+ 2 * ph", "").replace("+ 2 * pw", "")},
      {"test_conv2d_matmul"}),
     ("conv2d_matmul that ignores the stride",
      {"conv2d_matmul": _MATMUL_OK.replace(", stride=(sh, sw))", ")").replace("// sh", "// 1").replace("// sw", "// 1")},
      {"test_conv2d_matmul"}),
     ("conv2d_matmul with one matrix product per image of the batch",
      {"conv2d_matmul": _MATMUL_OK.replace(
-         "return (K.reshape(c_o, -1) @ cols).reshape(N, c_o, o_h, o_w)",
-         "return torch.stack([K.reshape(c_o, -1) @ c for c in cols]).reshape(N, c_o, o_h, o_w)")},
+         "return (W @ cols).reshape(N, c_o, o_h, o_w)",
+         "return torch.stack([W @ c for c in cols]).reshape(N, c_o, o_h, o_w)")},
      {"test_conv2d_matmul_valid", "test_conv2d_matmul"}),
     ("conv2d_matmul that flattens the kernel in the wrong order (k_h k_w c_i instead of c_i k_h k_w)",
-     {"conv2d_matmul": _MATMUL_OK.replace("K.reshape(c_o, -1)", "K.permute(0, 2, 3, 1).reshape(c_o, -1)")},
+     {"conv2d_matmul": _MATMUL_OK.replace("W = K.reshape(", "W = K.permute(0, 2, 3, 1).reshape(")},
      {"test_conv2d_matmul_valid", "test_conv2d_matmul"}),
     ("FLOPs without the factor 2 (multiply-adds counted once)",
      {"costs": _COSTS_OK.replace("return 2 * k_h", "return k_h")},
@@ -141,6 +151,57 @@ def corr2d_multi_in_out(X, K):
     ("depthwise-separable count with only one bias (the pointwise one)",
      {"grouped": _GROUPED_OK.replace("c_i * (k_h * k_w + int(bias))", "c_i * k_h * k_w")},
      {"test_grouped_params"}),
+]
+
+# conv2d_matmul's groups and dilation, which the chapter's conv2d_im2col does not have.
+WRONG += [
+    ("conv2d_matmul that ignores the dilation",
+     {"conv2d_matmul": _MATMUL_OK.replace("dilation=(dh, dw), ", "").replace(" - dh * (k_h - 1) - 1", " - k_h")
+      .replace(" - dw * (k_w - 1) - 1", " - k_w")},
+     {"test_conv2d_matmul"}),
+    ("conv2d_matmul with one matrix product per group (a Python loop over the groups)",
+     {"conv2d_matmul": _MATMUL_OK.replace(
+         "return (W @ cols).reshape(N, c_o, o_h, o_w)",
+         "return torch.cat([W[j] @ cols[:, j] for j in range(groups)], dim=1).reshape(N, c_o, o_h, o_w)")},
+     {"test_conv2d_matmul_valid", "test_conv2d_matmul"}),
+    ("conv2d_matmul whose groups mix channels: the rows split with the group as the inner index",
+     {"conv2d_matmul": _MATMUL_OK.replace(
+         "cols = cols.reshape(N, groups, c_g * k_h * k_w, o_h * o_w)",
+         "cols = cols.reshape(N, c_g * k_h * k_w, groups, o_h * o_w).transpose(1, 2)")},
+     {"test_conv2d_matmul_valid", "test_conv2d_matmul"}),
+    ("conv2d_matmul that deals the output channels to the groups in turn (channel o in group o mod g)",
+     {"conv2d_matmul": _MATMUL_OK.replace(
+         "W = K.reshape(groups, c_o // groups, c_g * k_h * k_w)",
+         "W = K.reshape(c_o // groups, groups, c_g * k_h * k_w).transpose(0, 1)").replace(
+         "return (W @ cols).reshape(N, c_o, o_h, o_w)",
+         "return (W @ cols).transpose(1, 2).reshape(N, c_o, o_h, o_w)")},
+     {"test_conv2d_matmul_valid", "test_conv2d_matmul"}),
+]
+
+
+def _chapter_code(stem: str, name: str) -> str:
+    """The functions of the chapter's code cell that defines ``name``, as the book prints them."""
+    nb = nbformat.read(ROOT / "chapters" / f"{stem}.ipynb", as_version=4)
+    source = next(c.source for c in nb.cells if c.cell_type == "code" and f"def {name}(" in c.source)
+    defs = [n for n in ast.parse(source).body if isinstance(n, ast.FunctionDef)]
+    return "\n\n\n".join(ast.get_source_segment(source, n) for n in defs) + "\n"
+
+
+# The chapter's own code (section 3.4 prints pair, im2col and conv2d_im2col), copied with the
+# function renamed and its bias moved last: a wrong answer, which loses both test cells.
+_BOOK_IM2COL = _chapter_code(_CH, "conv2d_im2col")
+assert "def conv2d_im2col(X, W, b=None, stride=1, padding=0):" in _BOOK_IM2COL, "the chapter's signature changed"
+WRONG += [
+    ("the chapter's conv2d_im2col copied (renamed, bias moved last: no dilation, no groups)",
+     {"conv2d_matmul": _BOOK_IM2COL.replace(
+         "def conv2d_im2col(X, W, b=None, stride=1, padding=0):",
+         "def conv2d_matmul(X, W, stride=1, padding=0, b=None):")},
+     {"test_conv2d_matmul_valid", "test_conv2d_matmul"}),
+    ("the chapter's conv2d_im2col copied, with dilation and groups accepted and ignored",
+     {"conv2d_matmul": _BOOK_IM2COL.replace(
+         "def conv2d_im2col(X, W, b=None, stride=1, padding=0):",
+         "def conv2d_matmul(X, W, stride=1, padding=0, dilation=1, groups=1, b=None):")},
+     {"test_conv2d_matmul_valid", "test_conv2d_matmul"}),
 ]
 
 # Shortcuts: counts measured on a real layer instead of derived. Each loses exactly its items,
@@ -190,8 +251,8 @@ def corr2d_multi_in(X, K):
      {"test_corr2d_multi_in"}),
     ("conv2d_matmul that calls F.conv2d (forbidden)",
      {"conv2d_matmul": '''
-def conv2d_matmul(X, K, stride=1, padding=0):
-    return F.conv2d(X, K, stride=stride, padding=padding)
+def conv2d_matmul(X, K, stride=1, padding=0, dilation=1, groups=1):
+    return F.conv2d(X, K, stride=stride, padding=padding, dilation=dilation, groups=groups)
 '''},
      {"test_conv2d_matmul_valid", "test_conv2d_matmul"}),
     ("all output channels at once by PyTorch's convolution",

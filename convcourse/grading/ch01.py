@@ -4,14 +4,15 @@ The oracle is always PyTorch (``F.conv2d``, ``F.avg_pool2d``, autograd), never a
 copy of the solution.
 """
 
+import math
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 
 from .. import reference
-from ..check import CheckError, call, check_true
-from . import Item, rand, randint, register
+from ..check import CheckError, call, check_tensor, check_true, watch
+from . import Item, dims, fmt_pair, pair, rand, randint, register
 
 
 def _conv(X, K):
@@ -41,34 +42,109 @@ def corr_cases(gen, device):
     return [*cases, CorrCase(rand(gen, 5, 6, device=device, dtype=wide), rand(gen, 2, 3, device=device, dtype=wide))]
 
 
+# corr2d asks for shift-and-add: one shifted slice of X per kernel entry. The tensor operations
+# of one call (every operator the dispatcher runs: slices, products, sums, copies) may grow with
+# the kernel but not with the output, and no window view of X (the chapter's unfold version).
+_WINDOW_OPS = frozenset({"unfold", "unfold_copy", "as_strided", "as_strided_", "as_strided_copy", "im2col"})
+OPS_PER_ENTRY, OPS_EXTRA = 10, 20
+
+
+def _every_operator() -> frozenset:
+    """The name of every operator the dispatcher knows (``add``, ``slice``, ``unfold``...)."""
+    return frozenset(n.split("::")[-1].split(".")[0] for n in torch._C._dispatch_get_all_op_names())
+
+
+def _run_corr2d(fn, case: CorrCase):
+    X, K = case
+    with watch(_every_operator()) as ops:
+        Y = call(fn, X, K, name="corr2d")
+    windows = sorted(f"aten.{o}" for o in set(ops.seen) & _WINDOW_OPS)
+    if windows:
+        raise CheckError(
+            f"corr2d took windows of X ({', '.join(windows)}): the exercise asks for shift-and-add, "
+            "one shifted slice of X per kernel entry, without unfold or as_strided"
+        )
+    budget = OPS_PER_ENTRY * K.numel() + OPS_EXTRA
+    if len(ops.seen) > budget:
+        raise CheckError(
+            f"corr2d ran {len(ops.seen)} tensor operations for a {dims(X)} input and a {dims(K)} kernel: "
+            f"the exercise allows at most {OPS_PER_ENTRY} per kernel entry + {OPS_EXTRA} = {budget} "
+            "(shift-and-add loops over the kernel's entries, not over the output's pixels)"
+        )
+    return Y
+
+
 def _flip_oracle(case: CorrCase):
     X, K = case  # unpacked: it also takes a plain (X, K), as the oracle thieves of tests/attacks_corpus.py pass it
     return _conv(X, K.flip(0, 1))
 
 
 class Conv2DCase(NamedTuple):
-    kernel_size: tuple
+    kernel_size: int | tuple
     X: torch.Tensor
     weight: torch.Tensor
     bias: torch.Tensor
 
 
-def _run_conv2d_module(cls, case: Conv2DCase):
-    kernel_size, X = case.kernel_size, case.X
-    layer = call(cls, kernel_size, name="Conv2D")
-    params = dict(layer.named_parameters()) if isinstance(layer, torch.nn.Module) else {}
+class InitCase(NamedTuple):
+    """Many layers of each kernel size (an int or a pair): their parameters must be drawn
+    uniformly from [-b, b], b = 1 / sqrt(k_h k_w), as nn.Conv2d draws them for one channel."""
+
+    kernel_sizes: tuple
+    layers: tuple  # how many layers of each size
+
+
+# Each size gets at least INIT_SAMPLES weights, and each layer one bias (the biases divided by
+# their b are pooled: 337 of them). Drawn uniformly from [-b, b], n values all stay above
+# -0.8 b (or all below 0.8 b) with probability 0.9 ** n, so a right answer fails one of these
+# 2 * 6 + 2 one-sided checks with probability below 14 * 0.9 ** 240 < 2e-10.
+INIT_SIZES = (2, 3, 5, (1, 2), (3, 1), (2, 3))
+INIT_SAMPLES = 240
+INIT_REACH = 0.8
+
+
+def _init_cases():
+    counts = tuple(-(-INIT_SAMPLES // math.prod(pair(k))) for k in INIT_SIZES)
+    return [InitCase(INIT_SIZES, counts)]
+
+
+def _check_layer(layer, kernel_size):
+    """The structure of a student's layer: the module, its two parameters and their shapes."""
     check_true(isinstance(layer, torch.nn.Module), "Conv2D(kernel_size) should create an nn.Module")
+    params = dict(layer.named_parameters())
     check_true(
         set(params) == {"weight", "bias"},
         f"Conv2D should have exactly the parameters 'weight' and 'bias', found {sorted(params)}",
     )
+    shape, found = pair(kernel_size), tuple(params["weight"].shape)
+    check_true(found == shape, f"Conv2D({fmt_pair(kernel_size)}).weight should have shape {shape}, found {found}")
     check_true(
-        tuple(params["weight"].shape) == tuple(kernel_size),
-        f"Conv2D({kernel_size}).weight should have shape {tuple(kernel_size)}, found {tuple(params['weight'].shape)}",
+        tuple(params["bias"].shape) == (1,),
+        f"Conv2D.bias should have shape (1,), found {tuple(params['bias'].shape)}",
     )
-    check_true(
-        params["bias"].numel() == 1, f"Conv2D.bias should hold one number, found shape {tuple(params['bias'].shape)}"
-    )
+    return params
+
+
+def _run_init(cls, case: InitCase):
+    """Build the layers in the student's kernel; what comes back is their parameters, stacked
+    per size (the grader checks the bounds and the spread)."""
+    drawn = []
+    for kernel_size, n in zip(case.kernel_sizes, case.layers):
+        weights, biases = [], []
+        for _ in range(n):
+            params = _check_layer(call(cls, kernel_size, name="Conv2D"), kernel_size)
+            weights.append(params["weight"].detach().to("cpu", torch.float64))
+            biases.append(params["bias"].detach().to("cpu", torch.float64))
+        drawn.append([torch.stack(weights), torch.cat(biases)])
+    return drawn
+
+
+def _run_conv2d_module(cls, case):
+    if isinstance(case, InitCase):
+        return _run_init(cls, case)
+    kernel_size, X = case.kernel_size, case.X
+    layer = call(cls, kernel_size, name="Conv2D")
+    _check_layer(layer, kernel_size)
     layer = layer.to(X.device)
     with torch.no_grad():
         layer.weight.copy_(case.weight)
@@ -77,12 +153,66 @@ def _run_conv2d_module(cls, case: Conv2DCase):
 
 
 def _conv2d_module_cases(gen, device):
-    cases = []
+    cases: list = _init_cases()
     for xs, ks in _shapes(gen)[:6]:
+        kernel_size = ks[0] if ks[0] == ks[1] else ks  # a square kernel given as one int
         cases.append(
-            Conv2DCase(ks, rand(gen, *xs, device=device), rand(gen, *ks, device=device), rand(gen, 1, device=device))
+            Conv2DCase(
+                kernel_size, rand(gen, *xs, device=device), rand(gen, *ks, device=device), rand(gen, 1, device=device)
+            )
         )
     return cases
+
+
+def _conv2d_module_oracle(case):
+    if isinstance(case, InitCase):
+        return case  # the grader checks the drawn parameters against the bounds (_compare_init)
+    return _conv(case.X, case.weight) + case.bias
+
+
+def _reach(values: torch.Tensor, b: float, what: str) -> None:
+    """``values`` (of a parameter, over many layers) lie in [-b, b] and reach beyond 0.8 b on
+    both sides, as so many uniform draws from [-b, b] do."""
+    lo, hi = float(values.min()), float(values.max())
+    check_true(
+        -b * (1 + 1e-5) <= lo and hi <= b * (1 + 1e-5),
+        f"{what} should lie in [{-b:.4g}, {b:.4g}] (b = 1/sqrt(k_h k_w)), found {lo if -lo > hi else hi:.4g}",
+    )
+    check_true(
+        lo < -INIT_REACH * b and hi > INIT_REACH * b,
+        f"{what} span only [{lo:.3g}, {hi:.3g}] over {values.numel()} draws: uniform on [{-b:.4g}, {b:.4g}] "
+        f"they would reach beyond {INIT_REACH} b on both sides",
+    )
+
+
+def _compare_init(received, expected: InitCase, what: str) -> None:
+    sizes = expected.kernel_sizes
+    ok = isinstance(received, (list, tuple)) and len(received) == len(sizes)
+    check_true(ok, f"{what}: expected the parameters of {len(sizes)} groups of layers")
+    biases = []
+    for kernel_size, n, got in zip(sizes, expected.layers, received):
+        shape = (n, *pair(kernel_size))
+        ok = isinstance(got, (list, tuple)) and len(got) == 2 and all(isinstance(t, torch.Tensor) for t in got)
+        ok = ok and tuple(got[0].shape) == shape and tuple(got[1].shape) == (n,)
+        check_true(ok, f"{what}: the parameters of Conv2D({fmt_pair(kernel_size)}) did not come back whole")
+        b = 1 / math.sqrt(math.prod(pair(kernel_size)))
+        _reach(got[0].double(), b, f"{what}: the weights of {n} layers Conv2D({fmt_pair(kernel_size)})")
+        biases.append(got[1].double() / b)
+    _reach(torch.cat(biases), 1.0, f"{what}: the biases, each divided by its layer's b,")
+
+
+def _compare_conv2d_module(received, expected, what, hidden=True):
+    if isinstance(expected, InitCase):
+        _compare_init(received, expected, what)
+    else:
+        check_tensor(received, expected, what, hidden=hidden)
+
+
+def _describe_conv2d_module(case) -> str:
+    if isinstance(case, InitCase):
+        return f"the initial parameters of {sum(case.layers)} layers of {len(case.layers)} kernel sizes"
+    k_h, k_w = pair(case.kernel_size)
+    return f"kernel {k_h}x{k_w}, input {case.X.shape[0]}x{case.X.shape[1]}"
 
 
 _EDGE = {"vertical": [[1.0, -1.0]], "horizontal": [[1.0], [-1.0]], "diagonal": [[1.0, 0.0], [0.0, -1.0]]}
@@ -223,7 +353,7 @@ def _run_grad(fn, case: GradCase):
 _CORR2D = {"corr2d": reference.corr2d}
 
 register(
-    Item("ch01.corr2d", forbidden="convolution", cases=corr_cases, oracle=lambda c: _conv(*c)),
+    Item("ch01.corr2d", forbidden="convolution", cases=corr_cases, run=_run_corr2d, oracle=lambda c: _conv(*c)),
     Item(
         "ch01.conv2d_flip",
         forbidden="convolution",
@@ -237,8 +367,9 @@ register(
         given=_CORR2D,
         cases=_conv2d_module_cases,
         run=_run_conv2d_module,
-        oracle=lambda c: _conv(c.X, c.weight) + c.bias,
-        describe=lambda c: f"kernel {c.kernel_size[0]}x{c.kernel_size[1]}, input {c.X.shape[0]}x{c.X.shape[1]}",
+        oracle=_conv2d_module_oracle,
+        compare=_compare_conv2d_module,
+        describe=_describe_conv2d_module,
     ),
     Item(
         "ch01.edge_kernel",

@@ -29,36 +29,53 @@ FACTS = [
 
 _CORR_OK = '''
 def corr2d(X, K):
-    h, w = K.shape
-    Y = torch.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1), dtype=X.dtype, device=X.device)
-    for i in range(Y.shape[0]):
-        for j in range(Y.shape[1]):
-            Y[i, j] = (X[i:i + h, j:j + w] * K).sum()
+    k_h, k_w = K.shape
+    o_h, o_w = X.shape[0] - k_h + 1, X.shape[1] - k_w + 1
+    Y = torch.zeros((o_h, o_w), dtype=X.dtype, device=X.device)
+    for a in range(k_h):
+        for b in range(k_w):
+            Y += K[a, b] * X[a:a + o_h, b:b + o_w]
     return Y
 '''
 
+_CONV2D_OK = '''
+class Conv2D(nn.Module):
+    def __init__(self, kernel_size):
+        super().__init__()
+        k_h, k_w = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        b = 1 / (k_h * k_w) ** 0.5
+        self.weight = nn.Parameter(torch.empty(k_h, k_w).uniform_(-b, b))
+        self.bias = nn.Parameter(torch.empty(1).uniform_(-b, b))
+
+    def forward(self, X):
+        return corr2d(X, self.weight) + self.bias
+'''
+
+
+def _chapter_cell(start: str) -> str:
+    """The source of the chapter's code cell that starts with ``start``, as the book prints it."""
+    import nbformat
+
+    from tests.nbrun import ROOT
+
+    nb = nbformat.read(str(ROOT / "chapters" / "01_cross_correlation.ipynb"), as_version=4)
+    source = next(c.source for c in nb.cells if c.cell_type == "code" and c.source.startswith(start))
+    return source.split("\n\n\n", 1)[0]  # the definition, without the demonstration after it
+
+
 WRONG = [
     ("true convolution instead of cross-correlation",
-     {"corr2d": _CORR_OK.replace("* K).sum()", "* K.flip(0, 1)).sum()")},
+     {"corr2d": _CORR_OK.replace("K[a, b]", "K[k_h - 1 - a, k_w - 1 - b]")},
      # the answers that call corr2d are tested with the course's corr2d: only corr2d loses points
      {"test_corr2d"}),
     ("output one row and column too small (n - k instead of n - k + 1)",
-     {"corr2d": _CORR_OK.replace("- h + 1", "- h").replace("- w + 1", "- w")},
+     {"corr2d": _CORR_OK.replace("- k_h + 1", "- k_h").replace("- k_w + 1", "- k_w")},
      {"test_corr2d"}),
     ("conv2d flips only one axis",
      {"conv2d_flip": "def conv2d(X, K):\n    return corr2d(X, torch.flip(K, dims=(1,)))"},
      {"test_conv2d_flip"}),
     ("bias forgotten in the forward pass",
-     {"Conv2D": '''
-class Conv2D(nn.Module):
-    def __init__(self, kernel_size):
-        super().__init__()
-        self.weight = nn.Parameter(torch.rand(kernel_size))
-        self.bias = nn.Parameter(torch.zeros(1))
-
-    def forward(self, X):
-        return corr2d(X, self.weight)
-'''},
+     {"Conv2D": _CONV2D_OK.replace("corr2d(X, self.weight) + self.bias", "corr2d(X, self.weight)")},
      {"test_Conv2D"}),
     ("edge kernel with the wrong sign, Laplacian with the wrong centre, blur not normalised",
      {"kernels": '''
@@ -99,6 +116,35 @@ def corr2d_grads(X, K, G):
     ("output always float32 (created without dtype=X.dtype): right numbers, wrong dtype for float64",
      {"corr2d": _CORR_OK.replace("dtype=X.dtype, ", "")},
      {"test_corr2d"}),
+    ("shift-and-add whose slices run to the end of X instead of stopping after o_h, o_w rows and columns",
+     {"corr2d": _CORR_OK.replace("X[a:a + o_h, b:b + o_w]", "X[a:, b:]")},
+     {"test_corr2d"}),
+    # the chapter's code copied: each loses exactly its item
+    ("the chapter's corr2d copied: a loop over the output's pixels, far over the operation budget",
+     {"corr2d": _chapter_cell("def corr2d(X, K):")},
+     {"test_corr2d"}),
+    ("the chapter's corr2d_unfold copied (renamed corr2d): windows of X by unfold",
+     {"corr2d": _chapter_cell("def corr2d_unfold(X, K):").replace("def corr2d_unfold(", "def corr2d(")},
+     {"test_corr2d"}),
+    ("the chapter's Conv2D copied: weight uniform on [0, 1), bias zero",
+     {"Conv2D": _chapter_cell("class Conv2D(nn.Module):")},
+     {"test_Conv2D"}),
+    ("Conv2D with the bound 1/(k_h k_w) instead of 1/sqrt(k_h k_w): too narrow",
+     {"Conv2D": _CONV2D_OK.replace("b = 1 / (k_h * k_w) ** 0.5", "b = 1 / (k_h * k_w)")},
+     {"test_Conv2D"}),
+    ("Conv2D with the weight uniform on [-b, b] but the bias zero",
+     {"Conv2D": _CONV2D_OK.replace("torch.empty(1).uniform_(-b, b)", "torch.zeros(1)")},
+     {"test_Conv2D"}),
+    ("Conv2D that handles an int kernel_size only, not a pair",
+     {"Conv2D": _CONV2D_OK.replace(
+         "k_h, k_w = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size",
+         "k_h = k_w = kernel_size")},
+     {"test_Conv2D"}),
+    ("Conv2D by kaiming_uniform_(a=sqrt(5)) on the 2-D weight: its fan-in is taken as k_w, not k_h k_w",
+     {"Conv2D": _CONV2D_OK.replace(
+         "self.weight = nn.Parameter(torch.empty(k_h, k_w).uniform_(-b, b))",
+         "self.weight = nn.Parameter(nn.init.kaiming_uniform_(torch.empty(k_h, k_w), a=5 ** 0.5))")},
+     {"test_Conv2D"}),
 ]
 
 # Shortcuts: answers that get the numbers without doing what the exercise asks (here: PyTorch's
@@ -113,16 +159,9 @@ SHORTCUTS = [
                      "    return torch.nn.functional.conv2d(X[None, None], K.flip(0, 1)[None, None])[0, 0]"},
      {"test_conv2d_flip"}),
     ("Conv2D whose forward is F.conv2d",
-     {"Conv2D": '''
-class Conv2D(nn.Module):
-    def __init__(self, kernel_size):
-        super().__init__()
-        self.weight = nn.Parameter(torch.rand(kernel_size))
-        self.bias = nn.Parameter(torch.zeros(1))
-
-    def forward(self, X):
-        return torch.nn.functional.conv2d(X[None, None], self.weight[None, None])[0, 0] + self.bias
-'''},
+     {"Conv2D": _CONV2D_OK.replace(
+         "corr2d(X, self.weight) + self.bias",
+         "torch.nn.functional.conv2d(X[None, None], self.weight[None, None])[0, 0] + self.bias")},
      {"test_Conv2D"}),
     ("learn_kernel whose loss uses F.conv2d",
      {"learn_kernel": '''

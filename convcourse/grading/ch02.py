@@ -1,7 +1,8 @@
 """Hidden tests of chapter 2: padding, stride and dilation.
 
 Every oracle asks PyTorch: output shapes from ``F.conv2d`` on the meta device, "same"
-padding from ``F.conv2d(padding="same")``, cross-correlations from ``F.conv2d``,
+padding by trying paddings until ``F.conv2d`` on the meta device gives ceil(n / s) outputs
+(and with stride 1 from ``F.conv2d(padding="same")``), cross-correlations from ``F.conv2d``,
 receptive fields from autograd through a real stack of ``nn.Conv2d`` layers, and
 mirror padding from ``F.pad(mode="reflect")``.  No oracle repeats a formula that the
 student is asked to write.
@@ -14,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..check import call, check_true, check_value
+from ..check import call, check_tensor, check_true, check_value
 from . import Item, Misconception, int_or_pair, pair, rand, randint, register, with_float64
 
 
@@ -113,46 +114,64 @@ def _compare_values(received, expected, what, hidden=True):
     check_value(received, expected, what, hidden=hidden)
 
 
-# --- "same" padding ---------------------------------------------------------------------------
+# --- "same" padding, any stride --------------------------------------------------------------
 
 
 class SameCase(NamedTuple):
+    input_size: int | tuple
     kernel_size: int | tuple
+    stride: int | tuple
     dilation: int | tuple
-    X: torch.Tensor  # an input and a kernel of that size, to try the padding on
+    X: torch.Tensor  # an input of that size and a kernel of that size, to try the padding on
     W: torch.Tensor
 
 
 def _same_cases(gen, device):
+    # (input_size, kernel_size, stride, dilation)
     cases = [
-        (3, 1),
-        (4, 1),
-        (1, 1),
-        (2, 1),
-        ((5, 3), 1),
-        ((4, 3), 1),
-        ((3, 2), (1, 1)),
-        (3, 2),
-        (2, 3),
-        ((4, 5), (2, 1)),
-        (6, 1),
+        (8, 3, 1, 1),  # the chapter's stride-1 rule: odd kernel
+        (8, 4, 1, 1),  # even kernel: the extra pixel after
+        ((9, 7), (5, 3), 1, (1, 2)),
+        (7, 2, 1, 3),
+        (8, 3, 2, 1),  # stride 2: one pixel is enough, after
+        (7, 3, 2, 1),  # n not divisible by s
+        (10, 3, 3, 1),
+        (10, 3, 2, 2),  # dilation with a stride
+        (9, 2, 4, 1),  # s > k
+        (12, 2, 5, 1),  # s > k, no padding needed
+        (3, 2, 4, 1),  # tiny input: the formula goes negative
+        (2, 1, 3, 1),
+        (1, 3, 2, 1),  # tiny input, a kernel larger than it
+        (2, 5, 3, 1),
+        ((7, 12), (3, 2), (3, 5), 1),
+        ((5, 11), (4, 1), (2, 3), (2, 1)),
+        ((16, 13), 3, (1, 2), 1),
     ]
-    for _ in range(5):
+    while len(cases) < 45:
+        n = (randint(gen, 1, 20), randint(gen, 1, 20))
         k = (randint(gen, 1, 7), randint(gen, 1, 7))
+        s = (randint(gen, 1, 5), randint(gen, 1, 5))
         d = (randint(gen, 1, 3), randint(gen, 1, 3))
-        cases.append((int_or_pair(gen, *k), int_or_pair(gen, *d)))
-    out = []
-    for k, d in cases:
-        kh, kw = pair(k)
-        h, w = randint(gen, 6, 11), randint(gen, 6, 11)
-        out.append(SameCase(k, d, rand(gen, 1, 1, h, w, device=device), rand(gen, 1, 1, kh, kw, device=device)))
-    return out
+        if randint(gen, 0, 1):  # square configurations, as ints or pairs
+            n, k, s, d = ((v[0], v[0]) for v in (n, k, s, d))
+        cases.append(tuple(int_or_pair(gen, *v) for v in (n, k, s, d)))
+    return [
+        SameCase(n, k, s, d, rand(gen, 1, 1, *pair(n), device=device), rand(gen, 1, 1, *pair(k), device=device))
+        for n, k, s, d in cases
+    ]
+
+
+def _describe_same(case: SameCase):
+    return (
+        f"input_size={case.input_size!r}, kernel_size={case.kernel_size!r}, stride={case.stride!r}, "
+        f"dilation={case.dilation!r}"
+    )
 
 
 def _run_same(fn, case: SameCase):
-    k, d, X, W = case
-    pads = call(fn, k, d, name="same_padding")
-    head = f"same_padding({k!r}, {d!r})"
+    n, k, s, d, X, W = case
+    pads = call(fn, n, k, stride=s, dilation=d, name="same_padding")
+    head = f"same_padding({n!r}, {k!r}, stride={s!r}, dilation={d!r})"
     check_true(
         isinstance(pads, (tuple, list)) and len(pads) == 4,
         f"{head} should return four numbers (left, right, top, bottom), received {pads!r}"[:200],
@@ -161,19 +180,63 @@ def _run_same(fn, case: SameCase):
         all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in pads),
         f"{head} should return four non-negative ints, received {tuple(pads)!r}",
     )
-    Y = F.conv2d(F.pad(X, tuple(pads)), W, dilation=d)
+    target = tuple(-(-size // step) for size, step in zip(pair(n), pair(s)))  # ceil(n / s) per axis
+    try:
+        Y = F.conv2d(F.pad(X, tuple(pads)), W, stride=s, dilation=d)
+        got = tuple(Y.shape[-2:])
+    except RuntimeError:  # the padded input is still smaller than the dilated kernel
+        Y, got = None, None
+    gives = f"an output of {got[0]}x{got[1]}" if got else "no output (the kernel does not fit)"
     check_true(
-        Y.shape[-2:] == X.shape[-2:],
-        f"{head} = {tuple(pads)} turns a {X.shape[-2]}x{X.shape[-1]} input into a "
-        f"{Y.shape[-2]}x{Y.shape[-1]} output; 'same' padding keeps the input size",
+        got == target,
+        f"{head} = {tuple(pads)} gives {gives}; 'same' padding must give ceil(n / s) = {target[0]}x{target[1]}",
     )
-    return Y
+    return tuple(pads), Y
+
+
+def _smallest_total(n: int, k: int, s: int, d: int) -> int:
+    """The smallest total padding after which a real convolution (on the meta device, along
+    one axis) gives ceil(n / s) outputs, found by trying 0, 1, 2, ..."""
+    target = -(-n // s)
+    w = torch.empty(1, 1, k, 1, device="meta")
+    for total in range(n + d * k + s):
+        x = torch.empty(1, 1, n + total, 1, device="meta")
+        try:
+            size = F.conv2d(x, w, stride=(s, 1), dilation=(d, 1)).shape[-2]
+        except RuntimeError:  # the input is smaller than the dilated kernel
+            continue
+        if size == target:
+            return total
+    raise AssertionError(f"no padding gives ceil({n} / {s}) outputs for k={k}, d={d}")
 
 
 def _same_oracle(case: SameCase):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # PyTorch warns that even kernels need an extra copy
-        return F.conv2d(case.X, case.W, padding="same", dilation=case.dilation)
+    th, tw = (_smallest_total(*axis) for axis in zip(*(pair(v) for v in case[:4])))
+    pads = (tw // 2, tw - tw // 2, th // 2, th - th // 2)
+    if pair(case.stride) == (1, 1):  # PyTorch's own "same" padding is the reference
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PyTorch warns that even kernels need an extra copy
+            Y = F.conv2d(case.X, case.W, padding="same", dilation=case.dilation)
+    else:  # PyTorch refuses padding="same" with a stride: the smallest total, the extra after
+        Y = F.conv2d(F.pad(case.X, pads), case.W, stride=case.stride, dilation=case.dilation)
+    return pads, Y
+
+
+def _compare_same(received, expected, what, hidden=True):
+    (pads, Y), (pads_ref, Y_ref) = received, expected
+    pads = tuple(pads)
+    totals = (pads[0] + pads[1], pads[2] + pads[3])
+    check_true(
+        totals == (pads_ref[0] + pads_ref[1], pads_ref[2] + pads_ref[3]),
+        f"{what}: your padding {pads} gives ceil(n / s) outputs, but it is not the smallest total "
+        "padding that does (more padding shifts the windows)",
+    )
+    check_true(
+        pads == tuple(pads_ref),
+        f"{what}: your padding {pads} has the right totals but not the right split: half before, "
+        "half after, and an odd extra pixel after (right, bottom)",
+    )
+    check_tensor(Y, Y_ref, f"{what}: the output of the convolution after your padding {pads}", hidden=hidden)
 
 
 # --- cross-correlation with padding and stride ------------------------------------------------
@@ -339,7 +402,8 @@ register(
         cases=_same_cases,
         run=_run_same,
         oracle=_same_oracle,
-        describe=lambda c: f"kernel_size={c.kernel_size!r}, dilation={c.dilation!r}",
+        compare=_compare_same,
+        describe=_describe_same,
     ),
     Item(
         "ch02.corr2d_pad_stride",

@@ -5,6 +5,10 @@ WRONG: (what the mistake is, {solution cell grade_id: replacement source},
         set of test cell grade_ids that must then fail).
 """
 
+import nbformat
+
+from tests.conftest import ROOT
+
 _CH = "02_padding_stride_dilation"
 
 FACTS = [
@@ -40,6 +44,16 @@ FACTS = [
 _PAIR = '''
 def pair(v):
     return (v, v) if isinstance(v, int) else tuple(v)
+'''
+
+_SAME = _PAIR + '''
+def same_padding(input_size, kernel_size, stride=1, dilation=1):
+    totals = []
+    for n, k, s, d in zip(pair(input_size), pair(kernel_size), pair(stride), pair(dilation)):
+        out = -(-n // s)
+        totals.append(max((out - 1) * s + d * (k - 1) + 1 - n, 0))
+    th, tw = totals
+    return (tw // 2, tw - tw // 2, th // 2, th - th // 2)
 '''
 
 _CORR_PS = '''
@@ -83,27 +97,36 @@ def conv_output_shape(input_size, kernel_size, padding=0, stride=1, dilation=1):
 '''},
      {"test_conv_output_shape"}),
     ("same padding with the extra row before (top/left) instead of after",
-     {"same_padding": _PAIR + '''
-def same_padding(kernel_size, dilation=1):
-    (kh, kw), (dh, dw) = pair(kernel_size), pair(dilation)
-    th, tw = dh * (kh - 1), dw * (kw - 1)
-    return (tw - tw // 2, tw // 2, th - th // 2, th // 2)
-'''},
+     {"same_padding": _SAME.replace("return (tw // 2, tw - tw // 2, th // 2, th - th // 2)",
+                                    "return (tw - tw // 2, tw // 2, th - th // 2, th // 2)")},
      {"test_same_padding"}),
     ("same padding k // 2 on both sides (wrong for even kernels) and dilation ignored",
      {"same_padding": _PAIR + '''
-def same_padding(kernel_size, dilation=1):
+def same_padding(input_size, kernel_size, stride=1, dilation=1):
     kh, kw = pair(kernel_size)
     return (kw // 2, kw // 2, kh // 2, kh // 2)
 '''},
      {"test_same_padding"}),
     ("same padding in the order (top, bottom, left, right)",
-     {"same_padding": _PAIR + '''
-def same_padding(kernel_size, dilation=1):
-    (kh, kw), (dh, dw) = pair(kernel_size), pair(dilation)
-    th, tw = dh * (kh - 1), dw * (kw - 1)
-    return (th // 2, th - th // 2, tw // 2, tw - tw // 2)
-'''},
+     {"same_padding": _SAME.replace("return (tw // 2, tw - tw // 2, th // 2, th - th // 2)",
+                                    "return (th // 2, th - th // 2, tw // 2, tw - tw // 2)")},
+     {"test_same_padding"}),
+    ("same padding: the total without max(., 0) (negative where the stride needs no padding)",
+     {"same_padding": _SAME.replace("max((out - 1) * s + d * (k - 1) + 1 - n, 0)",
+                                    "(out - 1) * s + d * (k - 1) + 1 - n")},
+     {"test_same_padding"}),
+    ("same padding: ceil(n / s) taken as round(n / s)",
+     {"same_padding": _SAME.replace("out = -(-n // s)", "out = round(n / s)")},
+     {"test_same_padding"}),
+    ("same padding: ceil(n / s) taken as n // s + 1 (one too many where s divides n)",
+     {"same_padding": _SAME.replace("out = -(-n // s)", "out = n // s + 1")},
+     {"test_same_padding"}),
+    ("same padding with the dilation ignored (the kernel spans k, not d(k - 1) + 1)",
+     {"same_padding": _SAME.replace("d * (k - 1)", "(k - 1)")},
+     {"test_same_padding"}),
+    ("same padding max(k - s, 0) for every n (right only where s divides n)",
+     {"same_padding": _SAME.replace("max((out - 1) * s + d * (k - 1) + 1 - n, 0)",
+                                    "max(d * (k - 1) + 1 - s, 0)")},
      {"test_same_padding"}),
     ("stride ignored in the cross-correlation",
      {"corr2d_pad_stride": _CORR_PS.replace("sh, sw = (stride, stride) if isinstance(stride, int) else stride",
@@ -168,6 +191,34 @@ def corr2d_pad_stride(X, K, padding=0, stride=1):
      {"test_corr2d_pad_stride"}),
 ]
 
+
+def _chapter_same_padding() -> str:
+    """The chapter's stride-1 "same" padding (the cell that checks it against padding="same"),
+    its two lines put in a function of the exercise's signature, as a student would copy them."""
+    nb = nbformat.read(str(ROOT / "chapters" / f"{_CH}.ipynb"), as_version=4)
+    for cell in nb.cells:
+        lines = [line.strip() for line in cell.source.splitlines()]
+        totals = [line for line in lines if line.startswith("th, tw = ")]
+        pads = [line for line in lines if line.startswith("pads = ")]
+        if cell.cell_type == "code" and 'padding="same"' in cell.source and totals and pads:
+            return _PAIR + f'''
+def same_padding(input_size, kernel_size, stride=1, dilation=1):
+    (kh, kw), (dh, dw) = pair(kernel_size), pair(dilation)
+    {totals[0]}
+    {pads[0]}
+    return pads
+'''
+    raise LookupError("chapter 2 has no cell that computes the stride-1 'same' padding")
+
+
+# The chapter's own code, as the book prints it: a wrong answer to the exercise, which asks for
+# any stride.
+WRONG += [
+    ("the chapter's stride-1 'same' padding copied (input size and stride ignored)",
+     {"same_padding": _chapter_same_padding()},
+     {"test_same_padding"}),
+]
+
 # Shortcuts: measured or borrowed instead of derived or written. Each loses exactly its item,
 # and the visible test already says why.
 SHORTCUTS = [
@@ -181,15 +232,14 @@ def conv_output_shape(input_size, kernel_size, padding=0, stride=1, dilation=1):
      {"test_conv_output_shape"}),
     ("same padding found by trying paddings on the meta device",
      {"same_padding": '''
-def same_padding(kernel_size, dilation=1):
-    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
-    dh, dw = (dilation, dilation) if isinstance(dilation, int) else dilation
-    x = torch.zeros(1, 1, 16, 16, device="meta")
+def same_padding(input_size, kernel_size, stride=1, dilation=1):
+    pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)
     out = []
-    for k, d, axis in ((kw, dw, -1), (kh, dh, -2)):
-        for total in range(64):
-            pads = (total // 2, total - total // 2, 0, 0) if axis == -1 else (0, 0, total // 2, total - total // 2)
-            if F.conv2d(F.pad(x, pads), torch.zeros(1, 1, kh, kw, device="meta"), dilation=(dh, dw)).shape[axis] == 16:
+    for n, k, s, d in reversed(list(zip(*map(pair, (input_size, kernel_size, stride, dilation))))):
+        w = torch.zeros(1, 1, k, 1, device="meta")
+        for total in range(n + d * k + s):
+            x = torch.zeros(1, 1, n + total, 1, device="meta")
+            if total >= d * (k - 1) + 1 - n and F.conv2d(x, w, stride=(s, 1), dilation=(d, 1)).shape[-2] == -(-n // s):
                 out += [total // 2, total - total // 2]
                 break
     return tuple(out)

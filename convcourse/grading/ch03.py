@@ -166,11 +166,13 @@ def _matmul_cases(gen, device):
 
 
 def _run_matmul(fn, case: MatmulCase, *, defaults):
-    options = {"groups": case.groups}
-    if not defaults:
-        options.update(stride=case.stride, padding=case.padding, dilation=case.dilation)
+    X, K, g = case.X, case.K, case.groups
     with watch(_MATMUL_OPS) as counter:
-        Y = call(fn, case.X, case.K, name="conv2d_matmul", **options)
+        if defaults:
+            Y = call(fn, X, K, groups=g, name="conv2d_matmul")
+        else:
+            s, p, d = case.stride, case.padding, case.dilation
+            Y = call(fn, X, K, stride=s, padding=p, dilation=d, groups=g, name="conv2d_matmul")
     n = len(counter.seen)
     if n != 1:
         ops = ", ".join(sorted(set(f"aten.{o}" for o in counter.seen)))
@@ -185,8 +187,8 @@ def _run_matmul(fn, case: MatmulCase, *, defaults):
 
 
 def _matmul_oracle(case: MatmulCase):
-    options = {"stride": case.stride, "padding": case.padding, "dilation": case.dilation}
-    return F.conv2d(case.X, case.K, groups=case.groups, **options)
+    s, p, d, g = case.stride, case.padding, case.dilation, case.groups
+    return F.conv2d(case.X, case.K, stride=s, padding=p, dilation=d, groups=g)
 
 
 def _describe_matmul(case: MatmulCase):

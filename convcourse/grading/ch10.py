@@ -105,12 +105,14 @@ class SizeCase(NamedTuple):
 
 
 def _size_oracle(case):
-    """PyTorch's own output size, from a shape-only (meta) transposed convolution."""
+    """PyTorch's own output size, from a transposed convolution of a small zero input on the CPU
+    (not the meta device, which does not check that output_padding is below the stride or the
+    dilation)."""
     (h, w), k, s, p, d, op = case
     kh, kw = pair(k)
     out = F.conv_transpose2d(
-        torch.empty(1, 1, h, w, device="meta"),
-        torch.empty(1, 1, kh, kw, device="meta"),
+        torch.zeros(1, 1, h, w),
+        torch.zeros(1, 1, kh, kw),
         stride=s,
         padding=p,
         dilation=d,
@@ -169,6 +171,80 @@ def _describe_size(c: SizeCase):
     return (
         f"input {h}x{w}, kernel {fmt_pair(c.kernel_size)}, stride {fmt_pair(c.stride)}, padding {fmt_pair(c.padding)}, "
         f"dilation {fmt_pair(c.dilation)}, output_padding {fmt_pair(c.output_padding)}"
+    )
+
+
+# ---- the output_padding that reaches a target size -----------------------------------------
+
+
+class TargetCase(NamedTuple):
+    input_hw: tuple
+    target_hw: tuple
+    kernel_size: int | tuple
+    stride: int | tuple
+    padding: int | tuple
+    dilation: int | tuple
+
+
+def _target_oracle(case: TargetCase):
+    """The output_padding PyTorch accepts that gives ``target_hw``, found by trying each value
+    with real transposed convolutions (one axis at a time); None if there is none."""
+    found = []
+    for axis in (0, 1):
+        hits = []
+        for op in range(16):  # PyTorch refuses output_padding >= max(stride, dilation)
+            ops = (op, 0) if axis == 0 else (0, op)
+            size = SizeCase(case.input_hw, case.kernel_size, case.stride, case.padding, case.dilation, ops)
+            if _valid(size) and _size_oracle(size)[axis] == case.target_hw[axis]:
+                hits.append(op)
+        if not hits:
+            return None
+        found.append(hits[0])
+    return tuple(found)
+
+
+def _target_cases(gen, device):
+    fixed = [
+        ((4, 4), (8, 8), 4, 2, 1, 1),  # the classic x2 upsampling layer: no output_padding
+        ((4, 4), (9, 9), 4, 2, 1, 1),
+        ((4, 4), (10, 8), 4, 2, 1, 1),  # 2 more rows would need output_padding 2 = stride
+        ((3, 5), (8, 12), 3, 2, 1, 2),
+        ((2, 2), (3, 4), 2, 1, 0, 1),  # stride 1, dilation 1: no output_padding at all
+        ((5, 3), (14, 13), (3, 2), (3, 4), (1, 0), 1),  # output_padding (1, 3)
+        ((6, 6), (11, 11), 3, 1, 1, 3),  # dilation 3 allows output_padding up to 2
+        ((3, 3), (2, 5), 3, 2, 1, 1),  # target below the size without output_padding
+        ((7, 4), (14, 8), 3, (2, 2), (1, 1), (1, 1)),
+    ]
+    cases = [TargetCase(*case) for case in fixed]
+    while len(cases) < 24:
+        s, d = (randint(gen, 1, 4), randint(gen, 1, 4)), (randint(gen, 1, 3), randint(gen, 1, 3))
+        k, p = (randint(gen, 1, 5), randint(gen, 1, 5)), (randint(gen, 0, 2), randint(gen, 0, 2))
+        hw = (randint(gen, 1, 10), randint(gen, 1, 10))
+        base = SizeCase(hw, k, s, p, d, 0)
+        if not _valid(base):
+            continue
+        # mostly a reachable size; now and then one below or beyond what output_padding can add
+        reach = [max(s[i], d[i]) for i in (0, 1)]
+        extra = [randint(gen, 0, r - 1) if randint(gen, 0, 3) else (-1 if randint(gen, 0, 1) else r) for r in reach]
+        target = tuple(n + e for n, e in zip(_size_oracle(base), extra))
+        cases.append(TargetCase(hw, target, k, s, p, d))
+    return cases
+
+
+def _run_target(fn, case: TargetCase):
+    out = call(fn, *case, name="output_padding_for")
+    check_true(
+        out is None or (isinstance(out, (tuple, list)) and len(out) == 2),
+        f"output_padding_for should return a pair (o_h, o_w) or None, received {out!r}",
+    )
+    return None if out is None else tuple(out)
+
+
+def _describe_target(c: TargetCase):
+    (h, w), (th, tw) = c.input_hw, c.target_hw
+    return (
+        f"from {h}x{w} to {th}x{tw}, kernel {fmt_pair(c.kernel_size)}, stride {fmt_pair(c.stride)}, "
+        f"padding {fmt_pair(c.padding)}, dilation {fmt_pair(c.dilation)}"
     )
 
 
@@ -271,6 +347,15 @@ register(
         oracle=_size_oracle,
         compare=check_value,
         describe=_describe_size,
+    ),
+    Item(
+        "ch10.output_padding_for",
+        forbidden="derivation",
+        cases=_target_cases,
+        run=_run_target,
+        oracle=_target_oracle,
+        compare=check_value,
+        describe=_describe_target,
     ),
     Item(
         "ch10.upsample_nearest",

@@ -61,6 +61,16 @@ def transposed_output_shape(input_hw, kernel_size, stride=1, padding=0, dilation
     return tuple((n - 1) * s - 2 * p + d * (k - 1) + op + 1
                  for n, k, s, p, d, op in zip(pair(input_hw), pair(kernel_size), pair(stride),
                                               pair(padding), pair(dilation), pair(output_padding)))
+
+
+def output_padding_for(input_hw, target_hw, kernel_size, stride=1, padding=0, dilation=1):
+    def pair(v):
+        return (v, v) if isinstance(v, int) else tuple(v)
+
+    base = transposed_output_shape(input_hw, kernel_size, stride, padding, dilation)
+    ops = tuple(t - b for t, b in zip(pair(target_hw), base))
+    limits = tuple(max(s, d) for s, d in zip(pair(stride), pair(dilation)))
+    return ops if all(0 <= o < m for o, m in zip(ops, limits)) else None
 '''
 
 _UP_OK = '''
@@ -126,6 +136,18 @@ WRONG = [
     ("output size: padding subtracted once instead of twice",
      {"transposed_output_shape": _SIZE_OK.replace("- 2 * p", "- p")},
      {"test_transposed_output_shape"}),
+    ("output_padding_for: the limit taken as the stride only (dilation ignored)",
+     {"transposed_output_shape": _SIZE_OK.replace("max(s, d) for s, d in", "s for s, d in")},
+     {"test_transposed_output_shape"}),
+    ("output_padding_for: an output_padding equal to the stride accepted",
+     {"transposed_output_shape": _SIZE_OK.replace("0 <= o < m", "0 <= o <= m")},
+     {"test_transposed_output_shape"}),
+    ("output_padding_for: a negative output_padding returned instead of None",
+     {"transposed_output_shape": _SIZE_OK.replace("0 <= o < m", "o < m")},
+     {"test_transposed_output_shape"}),
+    ("the chapter's output-size formula alone, as the book prints it (no output_padding_for)",
+     {"transposed_output_shape": _SIZE_OK[:_SIZE_OK.index("def output_padding_for")]},
+     {"test_transposed_output_shape"}),
     ("nearest upsampling with rounded instead of floored indices",
      {"upsample": _UP_OK.replace(
          "rows = torch.arange(H * sh, device=X.device) // sh",
@@ -164,6 +186,22 @@ WRONG = [
 
 # Shortcuts: read off a real module instead of derived.
 SHORTCUTS = [
+    ("output_padding_for found by trying output paddings on real transposed convolutions",
+     {"transposed_output_shape": _SIZE_OK[:_SIZE_OK.index("def output_padding_for")] + '''
+def output_padding_for(input_hw, target_hw, kernel_size, stride=1, padding=0, dilation=1):
+    k = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    for oh in range(8):
+        for ow in range(8):
+            try:
+                out = F.conv_transpose2d(torch.zeros(1, 1, *input_hw), torch.zeros(1, 1, *k), stride=stride,
+                                         padding=padding, dilation=dilation, output_padding=(oh, ow))
+            except RuntimeError:
+                continue
+            if tuple(out.shape[2:]) == tuple(target_hw):
+                return (oh, ow)
+    return None
+'''},
+     {"test_transposed_output_shape"}),
     ("transposed output size read off nn.ConvTranspose2d on the meta device",
      {"transposed_output_shape": '''
 def transposed_output_shape(input_hw, kernel_size, stride=1, padding=0, dilation=1, output_padding=0):

@@ -1,9 +1,9 @@
 """Hidden tests of chapter 5: LeNet.
 
 Oracles: reference networks built here from ``nn`` layers (their shapes, parameter counts and,
-with the same seeded weights drawn into both, their outputs), forward hooks for the shape tables, a
-hand count of correct predictions for the accuracy, and a fixed training recipe for the
-modernised LeNet.
+with the same seeded weights drawn into both, their outputs), forward hooks for the shape tables,
+for the top-k accuracy labels placed at chosen ranks of the network's scores (so the count is
+known by construction), and a fixed training recipe for the modernised LeNet.
 """
 
 from __future__ import annotations
@@ -174,46 +174,89 @@ def _describe_shape(case: ShapeCase):
 
 
 class AccuracyCase(NamedTuple):
-    net: nn.Module  # in training mode: the student must switch it to evaluation mode
+    net: nn.Module  # in training mode (the student must switch to evaluation mode and back) or not
     batches: list  # (X, y) pairs
-    accuracy: float  # the fraction of correct predictions, known by construction
+    k: int | None  # None: the default k (1) is used
+    training: bool  # the mode the network is in before the call, and must be in after it
+    accuracy: float  # the fraction of examples whose label is among the k highest scores, by construction
+
+
+def _scores_without_ties(gen, net: nn.Module, size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch ``X`` and its evaluation-mode scores, redrawn until the scores of every example are
+    at least 1e-3 apart (so that the k highest are the same on every device)."""
+    while True:
+        X = rand(gen, size, 1, 3, 4, device=device)
+        with torch.no_grad():
+            scores = net.eval()(X)
+        ranked = scores.sort(dim=1, descending=True).values
+        if bool((ranked[:, :-1] - ranked[:, 1:] >= 1e-3).all()):
+            return X, scores
 
 
 def _accuracy_cases(gen, device):
     cases = []
-    for sizes, fractions, dropout in (
-        ([16, 16, 5], [0.75, 0.5, 0.0], True),
-        ([10, 3], [0.2, 1.0], False),
-        ([8, 8, 8, 1], [0.5, 0.25, 1.0, 0.0], True),
-        ([7], [3 / 7], False),
+    # (batch sizes, fraction of examples in the top k per batch, k, classes, dropout, training mode)
+    for sizes, fractions, k, classes, dropout, training in (
+        ([16, 16, 5], [0.75, 0.5, 0.0], None, randint(gen, 3, 10), True, True),
+        ([10, 3], [0.2, 1.0], 2, randint(gen, 4, 10), False, True),
+        ([8, 8, 8, 1], [0.5, 0.25, 1.0, 0.0], 5, randint(gen, 7, 10), True, True),
+        ([7], [3 / 7], 1, randint(gen, 3, 10), False, True),
+        ([12, 12, 3], [1 / 3, 0.5, 1.0], 2, 3, True, False),  # evaluation mode: it stays so
+        ([9, 4], [1.0, 1.0], 6, 6, True, True),  # k = number of classes: every label counts
+        ([11, 11, 2], [0.5, 9 / 11, 0.0], 3, randint(gen, 5, 10), True, True),
     ):
-        d, k = 12, randint(gen, 3, 10)
-        layers = [nn.Flatten(), nn.Linear(d, 32), nn.ReLU()]
+        layers = [nn.Flatten(), nn.Linear(12, 32), nn.ReLU()]
         if dropout:
             layers.append(nn.Dropout(0.6))
-        layers.append(nn.Linear(32, k))
+        layers.append(nn.Linear(32, classes))
         net = nn.Sequential(*layers).to(device)
-        with torch.no_grad():  # weights large enough for dropout to change many predictions
+        with torch.no_grad():  # weights large enough for dropout to change many rankings
             for m in net:
                 if isinstance(m, nn.Linear):
                     m.weight.copy_(rand(gen, *m.weight.shape, device=device) * 2)
-        batches, n_correct, n_total = [], 0, 0
+        top = k or 1
+        batches, n_in, n_total = [], 0, 0
         for size, frac in zip(sizes, fractions):
-            X = rand(gen, size, 1, 3, 4, device=device)
-            with torch.no_grad():
-                pred = net.eval()(X).argmax(1)
+            X, scores = _scores_without_ties(gen, net, size, device)
             n_right = round(frac * size)
-            wrong = (pred + 1 + torch.randint(0, k - 1, (size,), generator=gen).to(device)) % k
-            y = torch.where(torch.arange(size, device=device) < n_right, pred, wrong)
+            # the rank of each true label among the scores (0: the highest): below `top` for the
+            # first n_right examples, from `top` on for the others; the first of each group gets
+            # the edge rank (0, and exactly `top`), where off-by-one answers go wrong
+            ranks = [
+                (0 if i == 0 else randint(gen, 0, top - 1))
+                if i < n_right
+                else (top if i == n_right else randint(gen, top, classes - 1))
+                for i in range(size)
+            ]
+            order = scores.argsort(dim=1, descending=True)
+            y = order[torch.arange(size, device=device), torch.tensor(ranks, device=device)]
             batches.append((X, y))
-            n_correct, n_total = n_correct + n_right, n_total + size
-        net.train()  # the student must switch to evaluation mode
-        cases.append(AccuracyCase(net, batches, n_correct / n_total))
+            n_in, n_total = n_in + n_right, n_total + size
+        net.train(training)
+        cases.append(AccuracyCase(net, batches, k, training, n_in / n_total))
     return cases
 
 
 def _run_accuracy(fn, case: AccuracyCase):
-    acc = call(fn, case.net, case.batches, name="accuracy")
+    net, was_training = case.net, case.training
+    grad_on: list[bool] = []
+    hook = net.register_forward_hook(lambda m, a, out: grad_on.append(torch.is_grad_enabled()))
+    try:
+        if case.k is None:
+            acc = call(fn, net, case.batches, name="accuracy")
+        else:
+            acc = call(fn, net, case.batches, k=case.k, name="accuracy")
+    finally:
+        hook.remove()
+    check_true(
+        net.training == was_training,
+        f"accuracy left the network in {'training' if net.training else 'evaluation'} mode; it was in "
+        f"{'training' if was_training else 'evaluation'} mode before the call: put it back as it was",
+    )
+    check_true(
+        not any(grad_on),
+        "accuracy ran the network with gradients on: compute the scores inside torch.no_grad()",
+    )
     if isinstance(acc, torch.Tensor) and acc.numel() == 1:
         acc = acc.item()
     check_true(
@@ -227,15 +270,20 @@ def _compare_accuracy(received, expected, what, hidden=True):
     if abs(received - expected) > 1e-9:
         hint = ""
         if received > 1:
-            hint = " (return the fraction of correct predictions, not their number)"
+            hint = " (return the fraction of examples, not their number)"
         raise CheckError(
-            f"{what}: accuracy returned {received:.4f}, which is not right{hint} (count the "
-            f"correct predictions over all examples, with the network in evaluation mode)"
+            f"{what}: accuracy returned {received:.4f}, which is not right{hint} (count the examples "
+            f"whose true label is among the k highest scores, over all examples, with the network in "
+            f"evaluation mode)"
         )
 
 
 def _describe_accuracy(case: AccuracyCase):
-    return f"batches of {', '.join(str(len(y)) for _, y in case.batches)} examples"
+    sizes = ", ".join(str(len(y)) for _, y in case.batches)
+    k = "k not given (1)" if case.k is None else f"k={case.k}"
+    classes = [m.out_features for m in case.net.modules() if isinstance(m, nn.Linear)][-1]
+    mode = "training" if case.training else "evaluation"
+    return f"batches of {sizes} examples, {classes} classes, {k}, network in {mode} mode"
 
 
 # ----------------------------------------------------------------------------- modern_lenet

@@ -5,6 +5,10 @@ WRONG: (what the mistake is, {solution cell grade_id: replacement source},
         set of test cell grade_ids that must then fail).
 """
 
+import inspect
+
+from convcourse import train as _book
+
 FACTS = [
     ("05_lenet", "Conv2d output shape: torch.Size([1, 6, 28, 28])"),
     ("05_lenet", "AvgPool2d output shape: torch.Size([1, 16, 5, 5])"),
@@ -40,13 +44,16 @@ def shape_table(net, input_shape):
 '''
 
 _ACC = '''
-def accuracy(net, data_iter):
+def accuracy(net, data_iter, k=1):
+    was_training = net.training
     net.eval()
     correct, total = 0, 0
     with torch.no_grad():
         for X, y in data_iter:
-            correct += int((net(X).argmax(dim=1) == y).sum())
+            top = net(X).topk(k, dim=1).indices
+            correct += int((top == y[:, None]).any(dim=1).sum())
             total += y.numel()
+    net.train(was_training)
     return correct / total
 '''
 
@@ -92,22 +99,47 @@ WRONG = [
      {"shape_table": _SHAPES.replace("X = torch.rand(*input_shape, device=device)",
                                      "X = torch.rand(1, *input_shape[1:])")},
      {"test_shape_table"}),
-    ("mean of per-batch accuracies (the smaller last batch weighs too much)",
+    ("mean of per-batch top-k accuracies (the smaller last batch weighs too much)",
      {"accuracy": '''
-def accuracy(net, data_iter):
+def accuracy(net, data_iter, k=1):
+    was_training = net.training
     net.eval()
     accs = []
     with torch.no_grad():
         for X, y in data_iter:
-            accs.append(float((net(X).argmax(dim=1) == y).float().mean()))
+            top = net(X).topk(k, dim=1).indices
+            accs.append(float((top == y[:, None]).any(dim=1).float().mean()))
+    net.train(was_training)
     return sum(accs) / len(accs)
 '''},
      {"test_accuracy"}),
     ("network left in training mode (dropout still on)",
      {"accuracy": _ACC.replace("    net.eval()\n", "")},
      {"test_accuracy"}),
-    ("number of correct predictions instead of the fraction",
+    ("number of examples in the top k instead of the fraction",
      {"accuracy": _ACC.replace("return correct / total", "return correct")},
+     {"test_accuracy"}),
+    ("k ignored (the usual accuracy, the highest score only)",
+     {"accuracy": _ACC.replace("net(X).topk(k, dim=1)", "net(X).topk(1, dim=1)")},
+     {"test_accuracy"}),
+    ("off by one: the label counted when it is among the k + 1 highest scores",
+     {"accuracy": _ACC.replace("top = net(X).topk(k, dim=1).indices\n            correct += int((top == y[:, None]).any(dim=1).sum())",
+                               "scores = net(X)\n            true = scores.gather(1, y[:, None])\n"
+                               "            correct += int(((scores > true).sum(dim=1) <= k).sum())")},
+     {"test_accuracy"}),
+    ("only the k-th highest score compared with the label",
+     {"accuracy": _ACC.replace("correct += int((top == y[:, None]).any(dim=1).sum())",
+                               "correct += int((top[:, -1] == y).sum())")},
+     {"test_accuracy"}),
+    ("the network left in evaluation mode after the call",
+     {"accuracy": _ACC.replace("    net.train(was_training)\n", "")},
+     {"test_accuracy"}),
+    ("the network always put in training mode after the call",
+     {"accuracy": _ACC.replace("net.train(was_training)", "net.train()")},
+     {"test_accuracy"}),
+    ("scores computed with gradients on (no torch.no_grad())",
+     {"accuracy": _ACC.replace("    with torch.no_grad():\n        for X, y in data_iter:",
+                               "    if True:\n        for X, y in data_iter:")},
      {"test_accuracy"}),
     ("sigmoid kept in the modernised LeNet",
      {"modern_lenet": _MODERN.replace("nn.Linear(16 * 5 * 5, 32), nn.ReLU()", "nn.Linear(16 * 5 * 5, 32), nn.Sigmoid()")},
@@ -132,12 +164,27 @@ def modern_lenet():
      {"test_modern_lenet"}),
 ]
 
+# The chapter's own code, as the book prints it (literalinclude of convcourse/train.py
+# evaluate_accuracy): a wrong answer to the exercise, which asks for the top-k accuracy.
+# (its helper _net_device falls back on the course's get_device, here the CPU, for a network
+# without parameters)
+_BOOK_ACCURACY = (inspect.getsource(_book._net_device).replace("get_device()", 'torch.device("cpu")') + "\n\n"
+                  + inspect.getsource(_book.evaluate_accuracy).replace("def evaluate_accuracy(", "def accuracy("))
+WRONG += [
+    ("the book's evaluate_accuracy copied (no k)",
+     {"accuracy": _BOOK_ACCURACY},
+     {"test_accuracy"}),
+    ("the book's evaluate_accuracy copied, with a k it ignores",
+     {"accuracy": _BOOK_ACCURACY.replace("data_iter, device=None)", "data_iter, k=1, device=None)")},
+     {"test_accuracy"}),
+]
+
 SHORTCUTS = [
     ("accuracy handed to the course's own evaluation loop",
      {"accuracy": '''
 from convcourse.train import evaluate_accuracy
 
-def accuracy(net, data_iter):
+def accuracy(net, data_iter, k=1):
     return evaluate_accuracy(net, data_iter)
 '''},
      {"test_accuracy"}),

@@ -87,6 +87,13 @@ def test_every_glued_number_is_stored_once(path):
     assert not problems, f"{path.name}: " + "; ".join(problems)
 
 
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_every_chapter_glues_the_numbers_its_prose_quotes(path):
+    """Each chapter quotes computed numbers (sizes, counts, timings, accuracies), and each does so
+    through glue: a chapter whose text uses no glue key has gone back to typed-in numbers."""
+    assert used_glue(nbformat.read(str(path), as_version=4)), f"{path.name} glues no number"
+
+
 def _glued_chapter():
     for path in CHAPTERS:
         nb = nbformat.read(str(path), as_version=4)

@@ -113,7 +113,7 @@ WRONG = [
     ("padding added once instead of on both sides",
      {"nin_block_cost": _COST.replace("2 * padding", "padding")},
      {"test_nin_block_cost"}),
-    ("the chapter's count: len(mlp) 1x1 layers of out_channels channels, whatever their widths",
+    ("the chapter's formula copied (section 8.2): len(mlp) 1x1 layers of out_channels channels, whatever their widths",
      {"nin_block_cost": '''
 def nin_block_cost(in_channels, out_channels, kernel_size, strides, padding, height, width, mlp=None):
     m = 2 if mlp is None else len(mlp)

@@ -546,9 +546,9 @@ def _pairs(stride, padding):
 '''
 _OBFUSCATED = base64.b64encode(b'''
 from torch.utils._python_dispatch import _disable_current_modes as _d
-def conv2d_matmul(X, K, stride=1, padding=0):
+def conv2d_matmul(X, K, stride=1, padding=0, dilation=1, groups=1):
     with _d():
-        return F.conv2d(X, K, stride=stride, padding=padding)
+        return F.conv2d(X, K, stride=stride, padding=padding, dilation=dilation, groups=groups)
 ''').decode()
 
 
@@ -560,17 +560,17 @@ def matmul(body: str, what: str, student: str, strict: bool = True) -> Attack:
 FORBIDDEN = [
     matmul('''
         from torch.utils._python_dispatch import _disable_current_modes
-        def conv2d_matmul(X, K, stride=1, padding=0):
+        def conv2d_matmul(X, K, stride=1, padding=0, dilation=1, groups=1):
             with _disable_current_modes():
-                return F.conv2d(X, K, stride=stride, padding=padding)
+                return F.conv2d(X, K, stride=stride, padding=padding, dilation=dilation, groups=groups)
     ''', "F.conv2d inside torch.utils._python_dispatch._disable_current_modes()", "k3a_disable_modes"),
     matmul('''
-        def conv2d_matmul(X, K, stride=1, padding=0):
+        def conv2d_matmul(X, K, stride=1, padding=0, dilation=1, groups=1):
             popped = []
             try:
                 while torch._C._len_torch_dispatch_stack() > 0:
                     popped.append(torch._C._pop_torch_dispatch_stack(None))
-                return F.conv2d(X, K, stride=stride, padding=padding)
+                return F.conv2d(X, K, stride=stride, padding=padding, dilation=dilation, groups=groups)
             finally:
                 for m in reversed(popped):
                     torch._C._push_on_torch_dispatch_stack(m)
@@ -580,10 +580,10 @@ FORBIDDEN = [
         _pick = lambda *parts: getattr(torch._C, next(n for n in _names if all(p in n for p in parts)))
         _length, _pop, _push = _pick("len", "stack"), _pick("pop", "stack"), _pick("push", "stack")
         _fn = getattr(F, "".join(reversed("d2vnoc")))
-        def conv2d_matmul(X, K, stride=1, padding=0):
+        def conv2d_matmul(X, K, stride=1, padding=0, dilation=1, groups=1):
             popped = [_pop(None) for _ in range(_length())]
             try:
-                return _fn(X, K, stride=stride, padding=padding)
+                return _fn(X, K, stride=stride, padding=padding, dilation=dilation, groups=groups)
             finally:
                 for m in reversed(popped):
                     _push(m)
@@ -599,16 +599,16 @@ FORBIDDEN = [
                 _m.forbid = lambda family=None, who="": contextlib.nullcontext()
             if hasattr(_m, "call"):
                 _m.call = lambda fn, *a, name=None, forbidden=None, **k: fn(*a, **k)
-        def conv2d_matmul(X, K, stride=1, padding=0):
-            return F.conv2d(X, K, stride=stride, padding=padding)
+        def conv2d_matmul(X, K, stride=1, padding=0, dilation=1, groups=1):
+            return F.conv2d(X, K, stride=stride, padding=padding, dilation=dilation, groups=groups)
     ''', "convcourse.check.forbid and call replaced (in every module that holds them) by no-ops", "k3d_replace_forbid", strict=False),
     matmul('''
         from torch.utils._python_dispatch import TorchDispatchMode
         _enter, _exit = TorchDispatchMode.__enter__, TorchDispatchMode.__exit__
         TorchDispatchMode.__enter__ = lambda self: self if "orbid" in type(self).__name__ else _enter(self)
         TorchDispatchMode.__exit__ = lambda self, *a: None if "orbid" in type(self).__name__ else _exit(self, *a)
-        def conv2d_matmul(X, K, stride=1, padding=0):
-            return F.conv2d(X, K, stride=stride, padding=padding)
+        def conv2d_matmul(X, K, stride=1, padding=0, dilation=1, groups=1):
+            return F.conv2d(X, K, stride=stride, padding=padding, dilation=dilation, groups=groups)
     ''', "TorchDispatchMode.__enter__/__exit__ patched to skip the forbidding mode", "k3e_patch_mode_enter", strict=False),
     matmul(f'''
         import base64
@@ -626,7 +626,7 @@ FORBIDDEN = [
             rows = x.shape[1] - k.shape[1] + 1
             return sum(np.array([np.correlate(x[c, i + a], k[c, a], "valid") for i in range(rows)])
                        for c in range(k.shape[0]) for a in range(k.shape[1]))
-        def conv2d_matmul(X, K, stride=1, padding=0):
+        def conv2d_matmul(X, K, stride=1, padding=0, dilation=1, groups=1):
             (sh, sw), (ph, pw) = _pairs(stride, padding)
             x = np.pad(X.detach().cpu().numpy(), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
             k = K.detach().cpu().numpy()
@@ -637,36 +637,36 @@ FORBIDDEN = [
     matmul('''
         import concurrent.futures
         _pool = concurrent.futures.ThreadPoolExecutor(1)
-        def conv2d_matmul(X, K, stride=1, padding=0):
+        def conv2d_matmul(X, K, stride=1, padding=0, dilation=1, groups=1):
             def work():
-                m = nn.Conv2d(K.shape[1], K.shape[0], tuple(K.shape[2:]), stride=stride, padding=padding,
-                              bias=False).to(X.device, X.dtype)
+                m = nn.Conv2d(K.shape[1] * groups, K.shape[0], tuple(K.shape[2:]), stride=stride, padding=padding,
+                              dilation=dilation, groups=groups, bias=False).to(X.device, X.dtype)
                 with torch.no_grad():
                     m.weight.copy_(K)
                     return m(X)
             return _pool.submit(work).result()
     ''', "an nn.Conv2d module run in a worker thread, which the thread-local mode does not reach", "k3h_thread_module"),
     matmul('''
-        def conv2d_matmul(X, K, stride=1, padding=0):
+        def conv2d_matmul(X, K, stride=1, padding=0, dilation=1, groups=1):
             with torch._C._DisableTorchDispatch():
-                return F.conv2d(X, K, stride=stride, padding=padding)
+                return F.conv2d(X, K, stride=stride, padding=padding, dilation=dilation, groups=groups)
     ''', "F.conv2d under torch._C._DisableTorchDispatch()", "k3i_disable_torch_dispatch"),
     matmul('''
         _keys = torch._C.DispatchKeySet(torch._C.DispatchKey.Python) | \\
             torch._C.DispatchKeySet(torch._C.DispatchKey.PythonTLSSnapshot)
-        def conv2d_matmul(X, K, stride=1, padding=0):
+        def conv2d_matmul(X, K, stride=1, padding=0, dilation=1, groups=1):
             s, p = _pairs(stride, padding)
             with torch._C._ExcludeDispatchKeyGuard(_keys):
-                return torch.ops.aten.convolution(X, K, None, list(s), list(p), [1, 1], False, [0, 0], 1)
+                return torch.ops.aten.convolution(X, K, None, list(s), list(p), list(_pairs(dilation, 0)[0]), False, [0, 0], groups)
     ''', "torch.ops.aten.convolution with the Python dispatch keys excluded", "k3j_exclude_keys"),
     matmul('''
         _conv = getattr(torch.nn.functional, "vnoc"[::-1] + "2d")
-        def conv2d_matmul(X, K, stride=1, padding=0):
+        def conv2d_matmul(X, K, stride=1, padding=0, dilation=1, groups=1):
             key = torch._C.DispatchKey.Python
             old = torch._C._dispatch_tls_is_dispatch_key_excluded(key)
             torch._C._dispatch_tls_set_dispatch_key_excluded(key, True)
             try:
-                return _conv(X, K, stride=stride, padding=padding)
+                return _conv(X, K, stride=stride, padding=padding, dilation=dilation, groups=groups)
             finally:
                 torch._C._dispatch_tls_set_dispatch_key_excluded(key, old)
     ''', "a top-level alias of F.conv2d with the Python key excluded through the TLS setters", "k3k_alias_tls"),
@@ -674,13 +674,13 @@ FORBIDDEN = [
         import convcourse.check as _check
         for _names in _check.FORBIDDEN_FAMILIES.values():
             _names.clear()
-        def conv2d_matmul(X, K, stride=1, padding=0):
+        def conv2d_matmul(X, K, stride=1, padding=0, dilation=1, groups=1):
             s, p = _pairs(stride, padding)
-            return torch.ops.aten.convolution(X, K, None, list(s), list(p), [1, 1], False, [0, 0], 1)
+            return torch.ops.aten.convolution(X, K, None, list(s), list(p), list(_pairs(dilation, 0)[0]), False, [0, 0], groups)
     ''', "empties convcourse.check.FORBIDDEN_FAMILIES in place, then calls aten.convolution", "k3l_empty_family", strict=False),
     matmul('''
         from torch.utils import _python_dispatch as _pd
-        def conv2d_matmul(X, K, stride=1, padding=0):
+        def conv2d_matmul(X, K, stride=1, padding=0, dilation=1, groups=1):
             for mode in _pd._get_current_dispatch_mode_stack():
                 for attr in ("names", "forbidden", "family"):
                     if hasattr(mode, attr):
@@ -688,7 +688,7 @@ FORBIDDEN = [
                             setattr(mode, attr, frozenset() if attr != "family" else "none")
                         except Exception:
                             pass
-            return F.conv2d(X, K, stride=stride, padding=padding)
+            return F.conv2d(X, K, stride=stride, padding=padding, dilation=dilation, groups=groups)
     ''', "empties the live forbidding mode's names through the dispatch-mode stack", "k3m_live_mode"),
     Attack("k3n_pool_thread", 3, "ch04 avg_pool_conv: F.avg_pool2d run in a worker thread",
            assignment="ch04", replace={"avg_pool_conv": '''

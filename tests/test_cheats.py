@@ -71,16 +71,16 @@ def blur_kernel(k):
         "    NET = True\nexcept OSError:\n    NET = False\n"),
 }
 
-MATMUL_OK_SIG = "def conv2d_matmul(X, K, stride=1, padding=0):\n"
+MATMUL_OK_SIG = "def conv2d_matmul(X, K, stride=1, padding=0, dilation=1, groups=1):\n"
 CH03 = {  # student: a conv2d_matmul that reaches a forbidden convolution routine
-    "alias": MATMUL_OK_SIG + "    f = torch.nn.functional.conv2d\n    return f(X, K, stride=stride, padding=padding)",
+    "alias": MATMUL_OK_SIG + "    f = torch.nn.functional.conv2d\n    return f(X, K, stride=stride, padding=padding, dilation=dilation, groups=groups)",
     "torch_ops": MATMUL_OK_SIG + "    s = (stride, stride) if isinstance(stride, int) else stride\n"
                  "    p = (padding, padding) if isinstance(padding, int) else padding\n"
-                 "    return torch.ops.aten.convolution(X, K, None, list(s), list(p), [1, 1], False, [0, 0], 1)",
+                 "    return torch.ops.aten.convolution(X, K, None, list(s), list(p), [dilation] * 2 if isinstance(dilation, int) else list(dilation), False, [0, 0], groups)",
     "importlib": MATMUL_OK_SIG + "    import importlib\n    F2 = importlib.reload(importlib.import_module('torch.nn.functional'))\n"
-                 "    return F2.conv2d(X, K, stride=stride, padding=padding)",
-    "module": MATMUL_OK_SIG + "    m = nn.Conv2d(K.shape[1], K.shape[0], K.shape[2:], stride=stride, padding=padding,\n"
-              "                  bias=False).to(X.device)\n    with torch.no_grad():\n        m.weight.copy_(K)\n"
+                 "    return F2.conv2d(X, K, stride=stride, padding=padding, dilation=dilation, groups=groups)",
+    "module": MATMUL_OK_SIG + "    m = nn.Conv2d(K.shape[1] * groups, K.shape[0], K.shape[2:], stride=stride, padding=padding,\n"
+              "                  dilation=dilation, groups=groups, bias=False).to(X.device)\n    with torch.no_grad():\n        m.weight.copy_(K)\n"
               "    return m(X)",
 }
 

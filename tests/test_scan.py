@@ -40,9 +40,9 @@ def test_the_course_solutions_raise_nothing(assignment):
     assert findings.blocked == {} and findings.suspicious == []
 
 
-SIG = "def conv2d_matmul(X, K, stride=1, padding=0):\n"
+SIG = "def conv2d_matmul(X, K, stride=1, padding=0, dilation=1, groups=1):\n"
 BLOCKED = {  # answer for ch03's conv2d_matmul -> what the reason must mention
-    "alias at top level": ("f = torch.nn.functional.conv2d\n" + SIG + "    return f(X, K, stride=stride, padding=padding)",
+    "alias at top level": ("f = torch.nn.functional.conv2d\n" + SIG + "    return f(X, K, stride=stride, padding=padding, dilation=dilation, groups=groups)",
                            "torch.nn.functional.conv2d"),
     "module": (SIG + "    return nn.Conv2d(1, 1, 3)(X)", "nn.Conv2d"),
     "helper": ("def helper(X, K):\n    import torch.nn.functional as G\n    return G.conv2d(X, K)\n"

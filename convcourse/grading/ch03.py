@@ -13,7 +13,6 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .. import reference
 from ..check import CheckError, call, check_true, check_value, watch
 from . import Item, Misconception, int_or_pair, pair, rand, randint, register, with_float64
 
@@ -163,6 +162,20 @@ def _matmul_cases(gen, device):
         X, K = rand(gen, n, ci, *ns, device=device), rand(gen, co, ci // g, *ks, device=device)
         cases.append(MatmulCase(X, K, s, p, d, g))
     return cases
+
+
+def _run_shifted_products(fn, case: CorrCase):
+    """corr2d_multi_in_out, which must run one matrix product per kernel position."""
+    with watch(_MATMUL_OPS) as counter:
+        Y = call(fn, case.X, case.K, name="corr2d_multi_in_out")
+    n, positions = len(counter.seen), case.K.shape[2] * case.K.shape[3]
+    if n != positions:
+        raise CheckError(
+            f"corr2d_multi_in_out ran {n} matrix products for a {case.K.shape[2]}x{case.K.shape[3]} "
+            f"kernel: the exercise asks for exactly one per kernel position, {positions} (a shifted "
+            "1x1 product: K[:, :, a, b] times the input shifted by (a, b))"
+        )
+    return Y
 
 
 def _run_matmul(fn, case: MatmulCase, *, defaults):
@@ -448,7 +461,7 @@ register(
         "ch03.corr2d_multi_in_out",
         cases=with_float64(_multi_in_out_cases),
         forbidden="convolution",
-        given={"corr2d_multi_in": reference.corr2d_multi_in},  # judged on its own
+        run=_run_shifted_products,
         oracle=lambda c: F.conv2d(c.X[None], c.K)[0],
     ),
     Item(

@@ -90,6 +90,17 @@ def separable_params(c_i, c_o, kernel_size, bias=True):
     return c_i * (k_h * k_w + int(bias)) + c_o * (c_i + int(bias))
 '''
 
+_SHIFTED = '''
+def corr2d_multi_in_out(X, K):
+    c_o, c_i, k_h, k_w = K.shape
+    o_h, o_w = X.shape[1] - k_h + 1, X.shape[2] - k_w + 1
+    Y = torch.zeros((c_o, o_h * o_w), dtype=X.dtype, device=X.device)
+    for a in range(k_h):
+        for b in range(k_w):
+            Y = Y + K[:, :, a, b] @ X[:, a:a + o_h, b:b + o_w].reshape(c_i, o_h * o_w)
+    return Y.reshape(c_o, o_h, o_w)
+'''
+
 WRONG = [
     ("multi-input correlation that averages the channels instead of adding them",
      {"corr2d_multi_in": '''
@@ -104,10 +115,33 @@ def corr2d_multi_in(X, K):
     return sum(corr2d(x, K[0]) for x in X)
 '''},
      {"test_corr2d_multi_in"}),
-    ("output channels concatenated along the width instead of stacked",
+    ("shifted products summed with the window taken at (b, a) instead of (a, b)",
+     {"corr2d_multi_in_out": _SHIFTED.replace("X[:, a:a + o_h, b:b + o_w]", "X[:, b:b + o_h, a:a + o_w]")},
+     {"test_corr2d_multi_in_out"}),
+    ("the kernel's output and input channels swapped in each product (K[:, :, a, b].T)",
+     {"corr2d_multi_in_out": _SHIFTED.replace("K[:, :, a, b] @", "K[:, :, a, b].T @")},
+     {"test_corr2d_multi_in_out"}),
+    # the chapter's own code (section 3.2): one multi-input correlation per output channel,
+    # which runs no matrix product
+    ("the chapter's corr2d_multi_in_out copied (a stack over output channels, no shifted products)",
      {"corr2d_multi_in_out": '''
 def corr2d_multi_in_out(X, K):
-    return torch.cat([corr2d_multi_in(X, k) for k in K], dim=1)
+    return torch.stack([corr2d_multi_in(X, k) for k in K], 0)
+'''},
+     {"test_corr2d_multi_in_out"}),
+    ("one product per kernel position and per output channel (c_o k_h k_w products)",
+     {"corr2d_multi_in_out": '''
+def corr2d_multi_in_out(X, K):
+    c_o, c_i, k_h, k_w = K.shape
+    o_h, o_w = X.shape[1] - k_h + 1, X.shape[2] - k_w + 1
+    rows = []
+    for o in range(c_o):
+        y = torch.zeros(o_h * o_w, dtype=X.dtype, device=X.device)
+        for a in range(k_h):
+            for b in range(k_w):
+                y = y + K[o, :, a, b] @ X[:, a:a + o_h, b:b + o_w].reshape(c_i, -1)
+        rows.append(y)
+    return torch.stack(rows).reshape(c_o, o_h, o_w)
 '''},
      {"test_corr2d_multi_in_out"}),
     ("conv2d_matmul that ignores the padding",

@@ -39,14 +39,6 @@ def corr2d(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     return (windows * K).sum(dim=(-2, -1))
 
 
-def corr2d_multi_in(X: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
-    """The sum over input channels of the cross-correlation of X[c] with K[c]."""
-    _only_standing_in("corr2d_multi_in")
-    h, w = K.shape[-2:]
-    windows = X.unfold(1, h, 1).unfold(2, w, 1)  # (c, n_h - h + 1, n_w - w + 1, h, w)
-    return (windows * K[:, None, None]).sum(dim=(0, -2, -1))
-
-
 def layer_costs(net: nn.Module, input_shape) -> list[tuple[str, int, int]]:
     """[(name, parameters, FLOPs)] of each nn.Conv2d and nn.Linear of ``net``, in forward order
     (a multiply-add counts as two operations; biases are not counted)."""

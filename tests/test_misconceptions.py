@@ -30,8 +30,15 @@ def _flops(c_i, c_o, kernel_size, input_size, stride=1, padding=0, factor=2):
 
 
 def _shape(input_size, kernel_size, padding=0, stride=1, dilation=1, extra_stride=False):
-    axes = zip(*map(_pair, (input_size, kernel_size, padding, stride, dilation)))
-    return tuple((n + 2 * p - d * (k - 1) - 1 + (s if extra_stride else 0)) // s + 1 for n, k, p, s, d in axes)
+    if padding == "same":
+        return _pair(input_size)
+    padding = 0 if padding == "valid" else padding
+    if isinstance(padding, int) or len(padding) == 2:
+        totals = tuple(2 * p for p in _pair(padding))
+    else:  # (left, right, top, bottom), as F.pad takes it
+        totals = (padding[2] + padding[3], padding[0] + padding[1])
+    axes = zip(*map(_pair, (input_size, kernel_size, stride, dilation)), totals)
+    return tuple((n + t - d * (k - 1) - 1 + (s if extra_stride else 0)) // s + 1 for n, k, s, d, t in axes)
 
 
 def test_the_bias_count_c_o_times_c_i_is_named():

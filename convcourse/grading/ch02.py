@@ -20,9 +20,13 @@ from . import Item, Misconception, int_or_pair, pair, rand, randint, register, w
 
 
 def _torch_out_shape(n, k, p=0, s=1, d=1):
-    """PyTorch's output shape (h, w) for one channel, computed on the meta device (no data)."""
+    """PyTorch's output shape (h, w) for one channel, computed on the meta device (no data).
+    ``p`` as ``F.conv2d`` takes it (an int, a pair, "valid" or "same"), or a 4-tuple
+    (left, right, top, bottom) that ``F.pad`` adds before an unpadded convolution."""
     x = torch.empty(1, 1, *pair(n), device="meta")
     w = torch.empty(1, 1, *pair(k), device="meta")
+    if isinstance(p, tuple) and len(p) == 4:
+        x, p = F.pad(x, p), 0
     return tuple(F.conv2d(x, w, stride=s, padding=p, dilation=d).shape[-2:])
 
 
@@ -58,6 +62,15 @@ def _shape_cases(gen, device):
         ((10, 13), 3, (0, 2), (2, 3), (3, 2)),
         ((1, 1), 3, 1, 1, 1),
         ((4, 5), 3, 3, 1, 4),
+        # padding as F.pad takes it (left, right, top, bottom), and as the strings of nn.Conv2d
+        ((8, 8), 3, (1, 0, 2, 0), 1, 1),
+        ((9, 7), (3, 2), (0, 1, 1, 1), 2, 1),
+        ((5, 6), 2, (1, 1, 0, 0), (2, 3), 2),
+        ((6, 10), (1, 4), (0, 3, 2, 2), (1, 2), (1, 2)),
+        ((8, 8), 3, "same", 1, 1),
+        ((8, 9), (4, 5), "same", 1, (2, 1)),  # even kernel: PyTorch puts the extra zero after
+        ((7, 7), 3, "valid", 2, 1),
+        ((12, 5), (5, 3), "valid", (3, 1), (2, 1)),
     ]
     while len(cases) < 60:
         n = (randint(gen, 1, 40), randint(gen, 1, 40))
@@ -68,6 +81,8 @@ def _shape_cases(gen, device):
         if randint(gen, 0, 1):  # square configurations, as ints or pairs
             n, k, p, s, d = ((v[0], v[0]) for v in (n, k, p, s, d))
         args = tuple(int_or_pair(gen, *v) for v in (n, k, p, s, d))
+        if randint(gen, 0, 3) == 0:  # a quarter of them padded unevenly, as F.pad would
+            args = (*args[:2], tuple(randint(gen, 0, 3) for _ in range(4)), *args[3:])
         if _valid(*args):
             cases.append(args)
     return [ShapeCase(*case) for case in cases]
@@ -97,8 +112,11 @@ def _run_shape(fn, case: ShapeCase):
     return tuple(out)
 
 
-def _stride_counted_twice(case: ShapeCase) -> tuple:
-    """What the circulating 'correction' (n - k + 2p + s)/s + 1 gives, per axis."""
+def _stride_counted_twice(case: ShapeCase) -> tuple | None:
+    """What the circulating 'correction' (n - k + 2p + s)/s + 1 gives, per axis (for a padding
+    given on each side, the form the formula is written for; None for the other forms)."""
+    if isinstance(case.padding, str) or len(pair(case.padding)) != 2:
+        return None
     axes = zip(*(pair(v) for v in case))  # (n, k, p, s, d) along each axis
     return tuple((n + 2 * p - d * (k - 1) - 1 + s) // s + 1 for n, k, p, s, d in axes)
 

@@ -73,28 +73,53 @@ def corr2d_pad_stride(X, K, padding=0, stride=1):
     return Y
 '''
 
+_SHAPE = '''
+def conv_output_shape(input_size, kernel_size, padding=0, stride=1, dilation=1):
+    def pair(v):
+        return (v, v) if isinstance(v, int) else tuple(v)
+
+    if padding == "same":
+        return pair(input_size)
+    if padding == "valid":
+        padding = 0
+    if isinstance(padding, int) or len(padding) == 2:
+        p_h, p_w = pair(padding)
+        totals = (2 * p_h, 2 * p_w)
+    else:
+        left, right, top, bottom = padding
+        totals = (top + bottom, left + right)
+    sizes = zip(pair(input_size), pair(kernel_size), totals, pair(stride), pair(dilation))
+    return tuple((n + t - d * (k - 1) - 1) // s + 1 for n, k, t, s, d in sizes)
+'''
+
 WRONG = [
     ("output shape without dilation (k instead of d(k-1)+1)",
-     {"conv_output_shape": _PAIR + '''
-def conv_output_shape(input_size, kernel_size, padding=0, stride=1, dilation=1):
-    sizes = zip(pair(input_size), pair(kernel_size), pair(padding), pair(stride))
-    return tuple((n + 2 * p - k) // s + 1 for n, k, p, s in sizes)
-'''},
+     {"conv_output_shape": _SHAPE.replace("d * (k - 1) - 1", "k")},
      {"test_conv_output_shape"}),
     ("output shape with the padding counted on one side only",
-     {"conv_output_shape": _PAIR + '''
-def conv_output_shape(input_size, kernel_size, padding=0, stride=1, dilation=1):
-    sizes = zip(pair(input_size), pair(kernel_size), pair(padding), pair(stride), pair(dilation))
-    return tuple((n + p - d * (k - 1) - 1) // s + 1 for n, k, p, s, d in sizes)
-'''},
+     {"conv_output_shape": _SHAPE.replace("totals = (2 * p_h, 2 * p_w)", "totals = (p_h, p_w)")},
      {"test_conv_output_shape"}),
     ("output shape rounded up instead of down",
-     {"conv_output_shape": _PAIR + '''
-import math
+     {"conv_output_shape": _SHAPE.replace("(n + t - d * (k - 1) - 1) // s + 1", "-(-(n + t - d * (k - 1) - 1) // s) + 1")},
+     {"test_conv_output_shape"}),
+    ("F.pad's 4-tuple read as (top, bottom, left, right)",
+     {"conv_output_shape": _SHAPE.replace("left, right, top, bottom = padding", "top, bottom, left, right = padding")},
+     {"test_conv_output_shape"}),
+    ("a 4-tuple padding taken as twice its first two numbers",
+     {"conv_output_shape": _SHAPE.replace("isinstance(padding, int) or len(padding) == 2:\n        p_h, p_w = pair(padding)",
+                                          "isinstance(padding, int) or len(padding) >= 2:\n        p_h, p_w = pair(padding)[:2]")},
+     {"test_conv_output_shape"}),
+    ("'same' read as a padding of k // 2 on each side (wrong for even kernels and dilation)",
+     {"conv_output_shape": _SHAPE.replace("        return pair(input_size)\n",
+                                          "        padding = tuple(k // 2 for k in pair(kernel_size))\n")},
+     {"test_conv_output_shape"}),
+    # the chapter's code (section 2.5): the output size for a padding given on each side only
+    ("the chapter's conv_out copied, with pairs (no F.pad 4-tuple, no 'same' or 'valid')",
+     {"conv_output_shape": _PAIR + """
 def conv_output_shape(input_size, kernel_size, padding=0, stride=1, dilation=1):
     sizes = zip(pair(input_size), pair(kernel_size), pair(padding), pair(stride), pair(dilation))
-    return tuple(math.ceil((n + 2 * p - d * (k - 1) - 1) / s) + 1 for n, k, p, s, d in sizes)
-'''},
+    return tuple((n + 2 * p - d * (k - 1) - 1) // s + 1 for n, k, p, s, d in sizes)
+"""},
      {"test_conv_output_shape"}),
     ("same padding with the extra row before (top/left) instead of after",
      {"same_padding": _SAME.replace("return (tw // 2, tw - tw // 2, th // 2, th - th // 2)",

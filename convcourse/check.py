@@ -168,7 +168,7 @@ _CALLER_FILES = {"flop_counting": ("torch", "utils", "flop_counter.py")}
 
 # What a student should use instead, shown in the message.
 _ADVICE = {
-    "convolution": "build it from unfold/indexing and matrix products instead",
+    "convolution": "build it from slices, products and sums (or the matrix products the exercise asks for) instead",
     "pooling": "slide the window yourself (e.g. with unfold) instead",
     "upsampling": "compute the indices and weights yourself instead",
     "mirror_padding": "build it with flip and torch.cat, or with an index tensor",

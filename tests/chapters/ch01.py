@@ -6,6 +6,10 @@ WRONG: (what the mistake is, {solution cell grade_id: replacement source},
         so the submission loses exactly the points of those test cells.
 """
 
+from tests.chapters import chapter_definitions
+
+_STEM = "01_cross_correlation"
+
 FACTS = [
     ("01_cross_correlation", "tensor([[19., 25.],\n        [37., 43.]])"),
     ("01_cross_correlation", "checked 200 random configurations: shape (n_h-k_h+1) x (n_w-k_w+1)\n"
@@ -50,17 +54,6 @@ class Conv2D(nn.Module):
     def forward(self, X):
         return corr2d(X, self.weight) + self.bias
 '''
-
-
-def _chapter_cell(start: str) -> str:
-    """The source of the chapter's code cell that starts with ``start``, as the book prints it."""
-    import nbformat
-
-    from tests.nbrun import ROOT
-
-    nb = nbformat.read(str(ROOT / "chapters" / "01_cross_correlation.ipynb"), as_version=4)
-    source = next(c.source for c in nb.cells if c.cell_type == "code" and c.source.startswith(start))
-    return source.split("\n\n\n", 1)[0]  # the definition, without the demonstration after it
 
 
 WRONG = [
@@ -121,13 +114,13 @@ def corr2d_grads(X, K, G):
      {"test_corr2d"}),
     # the chapter's code copied: each loses exactly its item
     ("the chapter's corr2d copied: a loop over the output's pixels, far over the operation budget",
-     {"corr2d": _chapter_cell("def corr2d(X, K):")},
+     {"corr2d": chapter_definitions(_STEM, "corr2d")},
      {"test_corr2d"}),
     ("the chapter's corr2d_unfold copied (renamed corr2d): windows of X by unfold",
-     {"corr2d": _chapter_cell("def corr2d_unfold(X, K):").replace("def corr2d_unfold(", "def corr2d(")},
+     {"corr2d": chapter_definitions(_STEM, "corr2d_unfold").replace("def corr2d_unfold(", "def corr2d(")},
      {"test_corr2d"}),
     ("the chapter's Conv2D copied: weight uniform on [0, 1), bias zero",
-     {"Conv2D": _chapter_cell("class Conv2D(nn.Module):")},
+     {"Conv2D": chapter_definitions(_STEM, "Conv2D")},
      {"test_Conv2D"}),
     ("Conv2D with the bound 1/(k_h k_w) instead of 1/sqrt(k_h k_w): too narrow",
      {"Conv2D": _CONV2D_OK.replace("b = 1 / (k_h * k_w) ** 0.5", "b = 1 / (k_h * k_w)")},

@@ -5,12 +5,7 @@ WRONG: (what the mistake is, {solution cell grade_id: replacement source},
         set of test cell grade_ids that must then fail).
 """
 
-import ast
-from pathlib import Path
-
-import nbformat
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.chapters import chapter_definitions
 
 _CH = "03_channels_and_cost"
 
@@ -213,17 +208,9 @@ WRONG += [
 ]
 
 
-def _chapter_code(stem: str, name: str) -> str:
-    """The functions of the chapter's code cell that defines ``name``, as the book prints them."""
-    nb = nbformat.read(ROOT / "chapters" / f"{stem}.ipynb", as_version=4)
-    source = next(c.source for c in nb.cells if c.cell_type == "code" and f"def {name}(" in c.source)
-    defs = [n for n in ast.parse(source).body if isinstance(n, ast.FunctionDef)]
-    return "\n\n\n".join(ast.get_source_segment(source, n) for n in defs) + "\n"
-
-
 # The chapter's own code (section 3.4 prints pair, im2col and conv2d_im2col), copied with the
 # function renamed and its bias moved last: a wrong answer, which loses both test cells.
-_BOOK_IM2COL = _chapter_code(_CH, "conv2d_im2col")
+_BOOK_IM2COL = chapter_definitions(_CH, "pair", "im2col", "conv2d_im2col")
 assert "def conv2d_im2col(X, W, b=None, stride=1, padding=0):" in _BOOK_IM2COL, "the chapter's signature changed"
 WRONG += [
     ("the chapter's conv2d_im2col copied (renamed, bias moved last: no dilation, no groups)",

@@ -5,14 +5,11 @@ WRONG: (what the mistake is, {solution cell grade_id: replacement source},
         set of test cell grade_ids that must then fail).
 """
 
-import ast
 import inspect
 import pprint
 
-import nbformat
-
 from convcourse.models import googlenet as _book
-from tests.conftest import ROOT
+from tests.chapters import chapter_definitions
 
 FACTS = [
     ("09_googlenet", "(1, 256, 12, 12)"),
@@ -121,18 +118,7 @@ def min_input_size(layers):
 _BOTH = {"test_Inception", "test_googlenet"}
 
 
-def _chapter_function(name: str) -> str:
-    """The source of a function the chapter defines in a code cell, as the book prints it."""
-    nb = nbformat.read(str(ROOT / "chapters" / "09_googlenet.ipynb"), as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "code" and f"def {name}(" in cell.source:
-            tree = ast.parse(cell.source)
-            node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
-            return ast.get_source_segment(cell.source, node) + "\n"
-    raise LookupError(f"chapter 9 defines no {name}")
-
-
-_BOOK = {name: _chapter_function(name) for name in ("inception_flops", "min_input_size")}
+_BOOK = {name: chapter_definitions("09_googlenet", name) for name in ("inception_flops", "min_input_size")}
 
 # The chapter's own code, as the book prints it (literalinclude of convcourse/models/googlenet.py).
 _BOOK_CONV = inspect.getsource(_book._conv)

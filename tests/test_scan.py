@@ -61,6 +61,30 @@ def test_forbidden_routines_and_reflection_fail_the_item(name):
     assert "\n" not in findings.blocked["ch03.conv2d_matmul"]
 
 
+# ch01's corr2d: the chapter's per-pixel loop moved out of PyTorch's dispatcher, where the
+# operation budget of the hidden test cannot count it (a loop over NumPy arrays or Python lists)
+_LOOP = '''
+    h, w = len(k), len(k[0])
+    rows, cols = len(x) - h + 1, len(x[0]) - w + 1
+    y = [[sum(x[i + a][j + b] * k[a][b] for a in range(h) for b in range(w)) for j in range(cols)]
+         for i in range(rows)]
+    return torch.tensor(y, dtype=X.dtype, device=X.device)
+'''
+OUT_OF_DISPATCH = {
+    "numpy": ("import numpy as np\ndef corr2d(X, K):\n    x, k = np.asarray(X.detach().cpu()), np.asarray(K.detach().cpu())"
+              + _LOOP, "numpy"),
+    "tolist": ("def corr2d(X, K):\n    x, k = X.tolist(), K.tolist()" + _LOOP, "X.tolist"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OUT_OF_DISPATCH))
+def test_a_loop_outside_the_dispatcher_fails_corr2d(name):
+    answer, mention = OUT_OF_DISPATCH[name]
+    findings = scan.scan(_as_graded("ch01", {"corr2d": answer}), _plan("ch01"))
+    assert set(findings.blocked) == {"ch01.corr2d"}
+    assert mention in findings.blocked["ch01.corr2d"] and "forbids" in findings.blocked["ch01.corr2d"]
+
+
 TAMPERING = {  # answer for ch03's conv2d_matmul -> what the reason must mention
     "disable modes": (SIG + "    from torch.utils._python_dispatch import _disable_current_modes\n"
                       "    with _disable_current_modes():\n        return X", "torch.utils._python_dispatch"),

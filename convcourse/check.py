@@ -243,10 +243,20 @@ def _count_flops(z):
         return z + 1
 
 
+# The operators a matrix product runs (``@``, ``torch.matmul``, ``torch.einsum``, ``F.linear``
+# and the like each run one of them): what the exercises that count matrix products count, in
+# their visible tests and in the grader alike.
+MATRIX_PRODUCTS = frozenset(
+    {"mm", "bmm", "addmm", "baddbmm", "addbmm", "matmul", "dot", "vdot", "mv", "addmv", "addr"}
+    | {"_int_mm", "_addmm_activation", "linear"}
+)
+
+
 class watch(TorchDispatchMode):
     """``with watch(names) as w:`` records in ``w.seen`` the operators of ``names`` that run in
-    the block, in order (to count matrix products, or to see that a convolution ran). Taking it
-    off the stack only makes the record emptier, which no exercise rewards."""
+    the block, in order (to count matrix products or operations, or to see that a convolution
+    ran). Taking it off the stack, which would empty the record, needs dispatch internals that
+    the grader's static scan refuses (``autograder/scan.py``)."""
 
     def __init__(self, names):
         super().__init__()

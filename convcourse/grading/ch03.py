@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..check import CheckError, call, check_true, check_value, watch
+from ..check import MATRIX_PRODUCTS, CheckError, call, check_true, check_value, watch
 from . import Item, Misconception, int_or_pair, pair, rand, randint, register, with_float64
 
 
@@ -60,23 +60,6 @@ def _multi_in_out_cases(gen, device):
 
 
 # --- conv2d as one matrix product -------------------------------------------------------------
-
-_MATMUL_OPS = {
-    "mm",
-    "bmm",
-    "addmm",
-    "baddbmm",
-    "addbmm",
-    "matmul",
-    "dot",
-    "vdot",
-    "mv",
-    "addmv",
-    "addr",
-    "_int_mm",
-    "_addmm_activation",
-    "linear",
-}
 
 
 def _grouped_channels(gen):
@@ -164,11 +147,17 @@ def _matmul_cases(gen, device):
     return cases
 
 
+def _counting_products(fn, *args, name: str, **kwargs):
+    """``fn(*args, **kwargs)`` called as the student's ``name``, and the matrix products it ran."""
+    with watch(MATRIX_PRODUCTS) as counter:
+        result = call(fn, *args, name=name, **kwargs)
+    return result, counter.seen
+
+
 def _run_shifted_products(fn, case: CorrCase):
     """corr2d_multi_in_out, which must run one matrix product per kernel position."""
-    with watch(_MATMUL_OPS) as counter:
-        Y = call(fn, case.X, case.K, name="corr2d_multi_in_out")
-    n, positions = len(counter.seen), case.K.shape[2] * case.K.shape[3]
+    Y, products = _counting_products(fn, case.X, case.K, name="corr2d_multi_in_out")
+    n, positions = len(products), case.K.shape[2] * case.K.shape[3]
     if n != positions:
         raise CheckError(
             f"corr2d_multi_in_out ran {n} matrix products for a {case.K.shape[2]}x{case.K.shape[3]} "
@@ -180,17 +169,15 @@ def _run_shifted_products(fn, case: CorrCase):
 
 def _run_matmul(fn, case: MatmulCase, *, defaults):
     X, K, g = case.X, case.K, case.groups
-    with watch(_MATMUL_OPS) as counter:
-        if defaults:
-            Y = call(fn, X, K, groups=g, name="conv2d_matmul")
-        else:
-            s, p, d = case.stride, case.padding, case.dilation
-            Y = call(fn, X, K, stride=s, padding=p, dilation=d, groups=g, name="conv2d_matmul")
-    n = len(counter.seen)
-    if n != 1:
-        ops = ", ".join(sorted(set(f"aten.{o}" for o in counter.seen)))
+    if defaults:
+        Y, products = _counting_products(fn, X, K, groups=g, name="conv2d_matmul")
+    else:
+        s, p, d = case.stride, case.padding, case.dilation
+        Y, products = _counting_products(fn, X, K, stride=s, padding=p, dilation=d, groups=g, name="conv2d_matmul")
+    if len(products) != 1:
+        ops = ", ".join(sorted(set(f"aten.{o}" for o in products)))
         raise CheckError(
-            f"conv2d_matmul ran {n} matrix products"
+            f"conv2d_matmul ran {len(products)} matrix products"
             + (f" ({ops})" if ops else "")
             + " for one call: the exercise asks for the whole batch and all groups as ONE matrix"
             " product (unfold the patches of every image, then multiply once by the reshaped"

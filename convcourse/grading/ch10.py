@@ -121,12 +121,12 @@ def _size_oracle(case):
     return tuple(out.shape[2:])
 
 
-def _valid(case):
+def _accepted_size(case) -> tuple | None:
+    """:func:`_size_oracle`, or None where PyTorch refuses the configuration."""
     try:
-        _size_oracle(case)
-        return True
+        return _size_oracle(case)
     except RuntimeError:
-        return False
+        return None
 
 
 def _size_cases(gen, device):
@@ -152,7 +152,7 @@ def _size_cases(gen, device):
         case = SizeCase(
             (randint(gen, 1, 12), randint(gen, 1, 12)), _random_size(gen, 1, 5), s, _random_size(gen, 0, 3), d, op
         )
-        if _valid(case):
+        if _accepted_size(case) is not None:
             cases.append(case)
     return cases
 
@@ -191,15 +191,16 @@ def _target_oracle(case: TargetCase):
     with real transposed convolutions (one axis at a time); None if there is none."""
     found = []
     for axis in (0, 1):
-        hits = []
         for op in range(16):  # PyTorch refuses output_padding >= max(stride, dilation)
             ops = (op, 0) if axis == 0 else (0, op)
-            size = SizeCase(case.input_hw, case.kernel_size, case.stride, case.padding, case.dilation, ops)
-            if _valid(size) and _size_oracle(size)[axis] == case.target_hw[axis]:
-                hits.append(op)
-        if not hits:
+            size = _accepted_size(
+                SizeCase(case.input_hw, case.kernel_size, case.stride, case.padding, case.dilation, ops)
+            )
+            if size is not None and size[axis] == case.target_hw[axis]:
+                found.append(op)
+                break
+        else:
             return None
-        found.append(hits[0])
     return tuple(found)
 
 
@@ -220,13 +221,13 @@ def _target_cases(gen, device):
         s, d = (randint(gen, 1, 4), randint(gen, 1, 4)), (randint(gen, 1, 3), randint(gen, 1, 3))
         k, p = (randint(gen, 1, 5), randint(gen, 1, 5)), (randint(gen, 0, 2), randint(gen, 0, 2))
         hw = (randint(gen, 1, 10), randint(gen, 1, 10))
-        base = SizeCase(hw, k, s, p, d, 0)
-        if not _valid(base):
+        base = _accepted_size(SizeCase(hw, k, s, p, d, 0))
+        if base is None:
             continue
         # mostly a reachable size; now and then one below or beyond what output_padding can add
         reach = [max(s[i], d[i]) for i in (0, 1)]
         extra = [randint(gen, 0, r - 1) if randint(gen, 0, 3) else (-1 if randint(gen, 0, 1) else r) for r in reach]
-        target = tuple(n + e for n, e in zip(_size_oracle(base), extra))
+        target = tuple(n + e for n, e in zip(base, extra))
         cases.append(TargetCase(hw, target, k, s, p, d))
     return cases
 

@@ -155,6 +155,13 @@ def fmt_pair(v) -> str:
     return str(v) if isinstance(v, int) else f"({v[0]}, {v[1]})"
 
 
+def asked(**keywords) -> dict[str, Any]:
+    """The keywords a case passes to the student's function: those it sets to something other
+    than None or False. A case that leaves a variant at its default calls the function as the
+    chapter's own version would be called, without the argument."""
+    return {name: value for name, value in keywords.items() if value is not None and value is not False}
+
+
 def dims(shape) -> str:
     """A shape (or a tensor's) as ``4x3x8x8``; ``scalar`` for a 0-d one."""
     return "x".join(map(str, getattr(shape, "shape", shape))) or "scalar"

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..check import CheckError, call, check_true, check_value
-from . import Item, dims, exact, rand, randint, register
+from . import Item, asked, dims, exact, rand, randint, register
 from .nets import (
     flops,
     forward,
@@ -145,8 +145,7 @@ def _block_cases(gen, device):
 
 def _run_block(fn, c: BlockCase):
     # the plain block is asked for with three arguments, as vgg() builds it
-    variant: dict[str, Any] = {"batch_norm": True} if c.batch_norm else {}
-    block = call(fn, c.num_convs, c.out_channels, c.in_channels, name="vgg_block", **variant)
+    block = call(fn, c.num_convs, c.out_channels, c.in_channels, name="vgg_block", **asked(batch_norm=c.batch_norm))
     return weighted_run(block, c.seed, c.X.device, c.who(), forward(c.X, f"{c.who()}.forward"))
 
 
@@ -175,8 +174,7 @@ class VGGCase(NamedTuple):
 
     def variant(self) -> dict[str, Any]:
         """The keywords beyond the chapter's network, passed only when a case uses them."""
-        extra: dict[str, Any] = {} if self.num_hidden is None else {"num_hidden": self.num_hidden}
-        return extra | ({"batch_norm": True} if self.batch_norm else {})
+        return asked(num_hidden=self.num_hidden, batch_norm=self.batch_norm)
 
     def who(self) -> str:
         extra = "".join(f", {k}={v}" for k, v in self.variant().items())

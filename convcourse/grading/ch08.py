@@ -9,15 +9,16 @@ drawn from a seed in creation order (see :mod:`convcourse.grading.nets`).
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from ..check import CheckError, call, check_tensor, check_true
-from . import Item, dims, exact, rand, randint, register
+from . import Item, asked, dims, exact, rand, randint, register
 from .nets import (
     compare_each,
+    describe_on_inputs,
     flops,
     forward,
     n_params,
@@ -110,8 +111,7 @@ def _block_cases(gen, device):
 
 def _run_block(fn, c: BlockCase):
     # the chapter's block is asked for with five arguments, as nin() builds it
-    variant: dict[str, Any] = {} if c.mlp is None else {"mlp": c.mlp}
-    block = call(fn, *c.args(), name="nin_block", **variant)
+    block = call(fn, *c.args(), name="nin_block", **asked(mlp=c.mlp))
     return weighted_run(block, c.seed, c.X.device, c.who(), forward(c.X, f"{c.who()}.forward"))
 
 
@@ -152,14 +152,8 @@ def _nin_cases(gen, device):
     ]
 
 
-def _describe_nin(c: NinCase) -> str:
-    sizes = " and ".join(dims(X) for X in c.inputs)
-    return f"{c.who()} on {sizes} input{'s' if len(c.inputs) > 1 else ''}"
-
-
 def _run_nin(fn, c: NinCase):
-    variant: dict[str, Any] = {} if c.widths is None else {"widths": c.widths}
-    net = call(fn, num_classes=c.num_classes, in_channels=c.in_channels, name="nin", **variant)
+    net = call(fn, num_classes=c.num_classes, in_channels=c.in_channels, name="nin", **asked(widths=c.widths))
     check_true(isinstance(net, nn.Module), f"nin should return an nn.Module, received a {type(net).__name__}")
     check_true(
         not any(isinstance(m, nn.Linear) for m in net.modules()),
@@ -294,7 +288,7 @@ register(
         cases=_nin_cases,
         run=_run_nin,
         oracle=_oracle_nin,
-        describe=_describe_nin,
+        describe=describe_on_inputs,
         compare_value=compare_each(check_tensor),
     ),
     Item(

@@ -17,9 +17,10 @@ import torch
 from torch import nn
 
 from ..check import CheckError, call, check_tensor, check_true
-from . import Item, dims, exact, rand, randint, register
+from . import Item, asked, dims, exact, rand, randint, register
 from .nets import (
     compare_each,
+    describe_on_inputs,
     flops,
     network_item,
     new_seed,
@@ -160,8 +161,7 @@ def _paths_then_output(c: InceptionCase):
 def _run_inception(cls, c: InceptionCase):
     who = c.who()
     # the chapter's block is asked for with five arguments, as googlenet() builds it by default
-    variant: dict[str, Any] = {"double_3x3": True} if c.double_3x3 else {}
-    block = call(cls, *c.channels, c.in_channels, name="Inception", **variant)
+    block = call(cls, *c.channels, c.in_channels, name="Inception", **asked(double_3x3=c.double_3x3))
     check_true(isinstance(block, nn.Module), f"Inception should be an nn.Module, {who} is a {type(block).__name__}")
     for name in ("p1", "p2", "p3", "p4"):
         check_true(
@@ -234,15 +234,9 @@ def _googlenet_cases(gen, device):
     ]
 
 
-def _describe_googlenet(c: GoogLeNetCase) -> str:
-    sizes = " and ".join(dims(X) for X in c.inputs)
-    return f"{c.who()} on {sizes} input{'s' if len(c.inputs) > 1 else ''}"
-
-
 def _run_googlenet(fn, c: GoogLeNetCase):
     who = c.who()
-    variant: dict[str, Any] = {} if c.stages is None else {"stages": c.stages}
-    variant.update({"double_3x3": True} if c.double_3x3 else {})
+    variant = asked(stages=c.stages, double_3x3=c.double_3x3)
     net = call(fn, num_classes=c.num_classes, in_channels=c.in_channels, name="googlenet", **variant)
     check_true(
         isinstance(net, nn.Sequential) and len(net) == 6,
@@ -335,7 +329,7 @@ def _oracle_flops(c: FlopsCase):
 
 def _flops_variant(c: FlopsCase) -> dict[str, Any]:
     """The keywords of a case: ``double_3x3`` only when it is asked for."""
-    return {"reduce": c.reduce} | ({"double_3x3": True} if c.double_3x3 else {})
+    return {"reduce": c.reduce, **asked(double_3x3=c.double_3x3)}
 
 
 def _describe_flops(c: FlopsCase):
@@ -418,7 +412,7 @@ register(
         cases=_googlenet_cases,
         run=_run_googlenet,
         oracle=_oracle_googlenet,
-        describe=_describe_googlenet,
+        describe=describe_on_inputs,
         compare_value=compare_each(_compare_stages),
     ),
     Item(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -23,7 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ..check import CheckError, call, check_tensor, check_true
 from ..hooks import watched_forward
-from . import Item, dims, drawn, rand, randint, randomize, seeded
+from . import Item, dims, drawn, randint, randomize, seeded
 
 
 def one_thread(fn):
@@ -181,34 +181,11 @@ def forward(X: torch.Tensor, name: str):
 # ----------------------------------------------------------------------------- whole classifiers
 
 
-class ClassifierCase(NamedTuple):
-    """A whole network built once and run on each input, its weights drawn from ``seed``."""
-
-    num_classes: int
-    in_channels: int
-    inputs: tuple
-    seed: int
-
-
-def classifier_cases(fixed, gen: torch.Generator, device) -> list[ClassifierCase]:
-    """One case per ``(num_classes, in_channels, [input shapes])`` of ``fixed``."""
-    return [
-        ClassifierCase(ncls, c_in, tuple(rand(gen, *shape, device=device) for shape in shapes), new_seed(gen))
-        for ncls, c_in, shapes in fixed
-    ]
-
-
-def describe_classifier(name: str):
-    """``describe`` for :class:`ClassifierCase` items."""
-
-    def describe(case: ClassifierCase):
-        sizes = " and ".join(dims(X) for X in case.inputs)
-        return (
-            f"{name}(num_classes={case.num_classes}, in_channels={case.in_channels}) on {sizes} "
-            f"input{'s' if len(case.inputs) > 1 else ''}"
-        )
-
-    return describe
+def describe_on_inputs(case) -> str:
+    """``describe`` for a network case built once and run on each of ``case.inputs``: its call
+    (``case.who()``) and the input sizes."""
+    sizes = " and ".join(dims(X) for X in case.inputs)
+    return f"{case.who()} on {sizes} input{'s' if len(case.inputs) > 1 else ''}"
 
 
 def compare_each(compare_one):

@@ -40,6 +40,19 @@ def tolerances(device: torch.device | str) -> dict:
     return {"rtol": 1e-4, "atol": 1e-5}
 
 
+def full_float32() -> None:
+    """Compute float32 at full precision on CUDA: no TF32 in convolutions or matrix products.
+
+    On Ampere and newer GPUs PyTorch lets cuDNN compute float32 convolutions in TF32 (a 10-bit
+    mantissa) by default. On an H200 (``benchmarks/cuda_tolerance.py``, 2026-12-04) a
+    (4, 16, 32, 32) input with 32 5x5 kernels then came out 3.7e-2 off, 17 times the hidden
+    tests' tolerance, where an exact float32 answer (a student's shift-and-add) is not: the
+    grader's answers and the student's hidden cases are both computed with this setting.
+    """
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+
 def describe(device: torch.device | str) -> str:
     """A human-readable name of the device, e.g. for timing printouts."""
     device = torch.device(device)

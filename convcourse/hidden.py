@@ -179,9 +179,10 @@ def run_hidden(item_id: str, obj) -> None:
 
 def _judge_here(item_id: str, obj) -> None:
     """Without the grader: run and judge in this process (a student's own check)."""
-    from .device import get_device
+    from .device import full_float32, get_device
     from .grading import collect, get_item, judge, passed_message
 
+    full_float32()
     item, device = get_item(item_id), get_device()
     judge(item, collect(item, obj, device))
     print(passed_message(item_id, device))

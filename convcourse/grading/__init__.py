@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from ..check import CheckError, Family, call, check_tensor, check_value, given_names, item_rule
+from ..device import full_float32
 
 
 @dataclass(frozen=True)
@@ -360,6 +361,9 @@ def _in_kernel(run, forbidden, given: dict, whats: list[str], cases: list, obj) 
     """What the kernel runs (sent by :func:`payload`): the student's results, saved as bytes."""
     import io
 
+    from convcourse.device import full_float32
+
+    full_float32()
     outcomes = run_cases(run, forbidden, given, whats, cases, obj)
     buffer = io.BytesIO()
     torch.save([{"received": _export(o.received), "error": o.error} for o in outcomes], buffer)
@@ -402,6 +406,7 @@ class Answers:
     in this process, so nothing can change them between students."""
 
     def __init__(self, item: Item, device: torch.device):
+        full_float32()  # as the kernel computes the student's results (see _in_kernel)
         self.item = item
         self.cases = hidden_cases(item, device)
         self.whats = [_what(item, c, i, len(self.cases)) for i, c in enumerate(self.cases, 1)]

@@ -10,7 +10,8 @@ that chapters 8 and 9 read (they never train for it themselves):
   learning rate and batch size for every network, the test accuracy after every epoch;
 - networks (``convcourse.models`` builders), each at a stated input size at which it is valid:
   modern LeNet and the CPU-sized AlexNet (``alexnet_mini``) at 28x28, the narrow VGG-11 and
-  GoogLeNet at 32x32, NiN at 67x67 (the smallest input it accepts);
+  GoogLeNet at 32x32, NiN at 67x67 (the smallest input it accepts); suite ``classic``, for a
+  GPU: LeNet at 28x28, the full AlexNet, VGG-11 and NiN at 224x224, GoogLeNet at 96x96;
 - ablation (suite ``ablation``): NiN's trunk with its class block and global average pooling
   replaced by a flatten and one dense layer; NiN whose class block ends without its last
   ReLU; NiN without its dropout. The last two were added to the stored run afterwards with
@@ -23,6 +24,8 @@ images whose ten scores are all equal (as when every class unit of NiN's head is
     python benchmarks/compare_networks.py                      # the stored real run
     python benchmarks/compare_networks.py --networks nin,nin_dense,nin_nodrop --seeds 0,1
     python benchmarks/compare_networks.py --smoke --out /tmp/c.json   # seconds, for tests
+    python benchmarks/compare_networks.py --networks classic --device cuda \\
+        --out benchmarks/results/compare_networks_gpu.json              # the classic sizes, GPU
 """
 from __future__ import annotations
 
@@ -89,7 +92,7 @@ def _nin_linear_scores() -> nn.Module:
 
 def configs() -> dict[str, Config]:
     """Every network the script can train, by key."""
-    from convcourse.models.alexnet import alexnet_mini
+    from convcourse.models.alexnet import alexnet, alexnet_mini
     from convcourse.models.googlenet import googlenet
     from convcourse.models.lenet import lenet_modern
     from convcourse.models.nin import nin
@@ -106,6 +109,12 @@ def configs() -> dict[str, Config]:
             Config("nin_dense", "NiN, dense head", _nin_dense_head, 67),
             Config("nin_linear", "NiN, no ReLU on scores", _nin_linear_scores, 67),
             Config("nin_nodrop", "NiN, no dropout", lambda: nin(dropout=0.0), 67),
+            # the classic sizes, for a GPU: full-width AlexNet and VGG-11 and NiN at 224x224,
+            # GoogLeNet at 96x96 (LeNet's classic size is its 28x28)
+            Config("alexnet_224", "AlexNet", alexnet, 224),
+            Config("vgg11_224", "VGG-11", lambda: vgg(CFGS["vgg11"], image_size=224), 224),
+            Config("nin_224", "NiN", nin, 224),
+            Config("googlenet_96", "GoogLeNet", googlenet, 96),
         ]
     }
 
@@ -113,6 +122,7 @@ def configs() -> dict[str, Config]:
 SUITES = {
     "compare": ["lenet", "alexnet", "vgg", "nin", "googlenet"],
     "ablation": ["nin", "nin_dense", "nin_linear", "nin_nodrop"],
+    "classic": ["lenet", "alexnet_224", "vgg11_224", "nin_224", "googlenet_96"],
 }
 DEFAULT = "lenet,alexnet,vgg,nin,googlenet,nin_dense"  # the stored run
 
@@ -171,8 +181,10 @@ def summarise(runs: list[dict]) -> dict:
             "seeds": len(accs), "mean": statistics.mean(accs),
             "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
             "min": min(accs), "max": max(accs),
-            # a run whose final training loss is within 2 % of ln 10 has not left chance
-            "runs_at_chance": sum(loss > 0.98 * LN10 for loss in losses),
+            # a run whose final training loss is within 2 % of ln 10 has not left chance; one whose
+            # loss is not a number (NaN, infinite) has diverged
+            "runs_at_chance": sum(loss > 0.98 * LN10 for loss in losses if math.isfinite(loss)),
+            "runs_diverged": sum(not math.isfinite(loss) for loss in losses),
         }
     return out
 
@@ -188,7 +200,8 @@ def environment(device) -> dict:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--networks", default=DEFAULT,
-                   help=f"comma-separated keys out of {', '.join(configs())} (default {DEFAULT})")
+                   help=f"comma-separated keys out of {', '.join(configs())}, or suites out of "
+                   f"{', '.join(SUITES)} (default {DEFAULT})")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     p.add_argument("--batch", type=int, default=16)
@@ -213,7 +226,8 @@ def parse_args(argv=None):
 
 
 def selected(args) -> list[str]:
-    keys = list(dict.fromkeys(args.networks.split(",")))
+    names = args.networks.split(",")
+    keys = list(dict.fromkeys(k for n in names for k in SUITES.get(n, [n])))  # a suite: its keys
     unknown = set(keys) - set(configs())
     if unknown:
         raise SystemExit(f"unknown networks: {', '.join(sorted(unknown))}")

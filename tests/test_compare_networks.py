@@ -112,3 +112,38 @@ def test_chapter_tables_come_from_the_stored_json(stem, suite):
         assert rows, f"{stem}: no table row for {label}"
         assert any(_mean_std(report, key) in row for row in rows), f"{stem}: {label}'s accuracy is not the stored one"
     assert f"{report['wall_seconds'] / 60:.0f} min" in text
+
+
+STORED_GPU = ROOT / "benchmarks" / "results" / "compare_networks_gpu.json"
+CLASSIC = {"lenet": 28, "alexnet_224": 224, "vgg11_224": 224, "nin_224": 224, "googlenet_96": 96}
+
+
+def test_stored_gpu_run_keeps_the_protocol_at_the_classic_sizes():
+    """The GPU run (benchmarks/gpu_check.sh on a lent H200): the CPU run's protocol and data, the
+    classic input sizes, one run per network and seed, and a diverged run counted as diverged."""
+    cpu, gpu = json.loads(STORED.read_text()), json.loads(STORED_GPU.read_text())
+    assert gpu["complete"] is True and gpu["environment"]["device"].startswith("cuda (")
+    for field in ("epochs", "seeds", "batch", "lr", "optimiser", "init", "smoke"):
+        assert gpu["protocol"][field] == cpu["protocol"][field], field
+    assert gpu["data"] == cpu["data"]
+    assert gpu["protocol"]["sizes"] == CLASSIC and set(gpu["suites"]["classic"]) == set(CLASSIC)
+    pairs = [(r["network"], r["seed"]) for r in gpu["runs"]]
+    assert sorted(pairs) == sorted((k, s) for k in CLASSIC for s in gpu["protocol"]["seeds"])
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from compare_networks import summarise
+
+    summary = summarise(gpu["runs"])
+    for key in CLASSIC:
+        diverged = sum(not all(map(math.isfinite, r["train_loss"])) for r in gpu["runs"] if r["network"] == key)
+        assert summary[key]["runs_diverged"] == diverged
+    assert sum(s["runs_diverged"] for s in summary.values()) >= 1, "the stored run holds the diverged VGG-11"
+
+
+def test_chapter_9_prints_the_gpu_table_from_the_stored_json():
+    gpu = json.loads(STORED_GPU.read_text())
+    text = _outputs("09_googlenet")
+    assert f"run on {gpu['environment']['device']}" in text
+    for key in CLASSIC:
+        label = gpu["protocol"]["labels"][key]
+        rows = [line for line in text.splitlines() if line.startswith(f"| {label} ")]
+        assert any(_mean_std(gpu, key) in row for row in rows), f"{label}'s GPU accuracy is not the stored one"

@@ -28,6 +28,13 @@ FACTS = [
     ("09_googlenet", "| VGG-11 narrow  | 32x32   | 17,927,498   |"),
     ("09_googlenet", "| NiN            | 67x67   | 1,992,166    |"),
     ("09_googlenet", "| GoogLeNet      | 32x32   | 5,977,530    |"),
+    # section 9.6, read from benchmarks/results/compare_networks_gpu.json: the same protocol at
+    # the classic sizes on a GPU, and the diverged run named
+    ("09_googlenet", "protocol fields equal to the CPU run's: epochs, seeds, batch, lr, optimiser, init"),
+    ("09_googlenet", "| AlexNet        | 224x224 | 46,764,746   |"),
+    ("09_googlenet", "| VGG-11         | 224x224 | 128,806,154  |"),
+    ("09_googlenet", "| GoogLeNet      | 96x96   | 5,977,530    |"),
+    ("09_googlenet", "runs whose training loss became NaN or infinite: VGG-11 (seed 1)"),
 ]
 
 _INCEPTION = '''

@@ -180,6 +180,14 @@ WRONG += [
 ]
 
 SHORTCUTS = [
+    ("modern_lenet cut down from the course's lenet_modern instead of written",
+     {"modern_lenet": '''
+def modern_lenet():
+    from convcourse.models.lenet import lenet_modern
+    net = lenet_modern()
+    return nn.Sequential(*list(net.children())[:7], nn.Linear(400, 32), nn.ReLU(), nn.Linear(32, 10))
+'''},
+     {"test_modern_lenet"}),
     ("accuracy handed to the course's own evaluation loop",
      {"accuracy": '''
 from convcourse.train import evaluate_accuracy

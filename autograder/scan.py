@@ -27,7 +27,7 @@ import functools
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
-from convcourse.check import COURSE_ANSWERS, FORBIDDEN_FAMILIES
+from convcourse.check import COURSE_ANSWERS, FORBIDDEN_FAMILIES, OUTSIDE_DISPATCHER
 
 from .judge import Plan, split_cells
 
@@ -44,12 +44,6 @@ FAMILY_NAMES = {
         "ConvTranspose2d",
         "ConvTranspose3d",
         "LazyConvTranspose2d",
-        "correlate",
-        "correlate2d",
-        "convolve",
-        "convolve2d",
-        "fftconvolve",
-        "oaconvolve",
         "conv_tbc",
         "conv1d_input",
         "conv1d_weight",
@@ -57,11 +51,8 @@ FAMILY_NAMES = {
         "conv2d_weight",
         "conv3d_input",
         "conv3d_weight",
-        # ways out of PyTorch's dispatcher, where a convolution (or the per-pixel loop that
-        # ch01's operation budget refuses) would run unseen by the run-time checks
-        "numpy",
-        "tolist",
-    },
+    }
+    | OUTSIDE_DISPATCHER["convolution"],  # NumPy, lists, SciPy: out of the dispatcher's sight
     "pooling": FORBIDDEN_FAMILIES["pooling"]
     | {
         "MaxPool1d",

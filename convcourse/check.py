@@ -389,11 +389,10 @@ def _code_objects(code: types.CodeType):
             yield from _code_objects(const)
 
 
-def course_answer_used(obj) -> str | None:
-    """What of the course's answers the student's ``obj`` (a function, a class, a method) reaches
-    through the names its code uses, following its helpers from the same notebook; None if
-    nothing. This tells a student early, in the visible test; the grade relies on the grader's
-    own static scan of the submission (``autograder/scan.py``), which student code cannot touch."""
+def _reached(obj):
+    """``obj`` and every function, method and class of the same notebook that its code reaches
+    through the names it uses, each as ``(object, names its code uses, the values of those
+    names)`` (a class gives no names: its methods come after it)."""
     seen: set[int] = set()
     todo = [obj]
     while todo:
@@ -402,29 +401,58 @@ def course_answer_used(obj) -> str | None:
         if id(f) in seen:
             continue
         seen.add(id(f))
-        origin = _course_origin(f)
-        if origin:
-            return origin
         if isinstance(f, type):
-            origin = next(filter(None, map(_course_origin, f.__mro__)), None)
-            if origin:
-                return origin
             todo += [v for v in vars(f).values() if hasattr(v, "__code__")]
+            yield f, [], []
             continue
         code, names = getattr(f, "__code__", None), getattr(f, "__globals__", None)
         if not isinstance(code, types.CodeType) or not isinstance(names, dict):
+            yield f, [], []
             continue
         used = [n for c in _code_objects(code) for n in c.co_names]
-        imported = next((n for n in used if n.startswith(COURSE_ANSWERS)), None)
-        if imported:
-            return imported  # imported inside the function
         cells = [c.cell_contents for c in (getattr(f, "__closure__", None) or ()) if c.cell_contents is not None]
-        for value in cells + [names[n] for n in used if n in names]:
-            origin = _course_origin(value)
-            if origin:
-                return origin
-            if callable(value) and getattr(value, "__module__", None) == getattr(f, "__module__", 0):
-                todo.append(value)  # a helper from the same notebook
+        values = cells + [names[n] for n in used if n in names]
+        module = getattr(f, "__module__", 0)
+        todo += [v for v in values if callable(v) and getattr(v, "__module__", None) == module]  # helpers
+        yield f, used, values
+
+
+def course_answer_used(obj) -> str | None:
+    """What of the course's answers the student's ``obj`` (a function, a class, a method) reaches
+    through the names its code uses, following its helpers from the same notebook; None if
+    nothing. This tells a student early, in the visible test; the grade relies on the grader's
+    own static scan of the submission (``autograder/scan.py``), which student code cannot touch."""
+    for f, used, values in _reached(obj):
+        classes = f.__mro__ if isinstance(f, type) else (f,)
+        imported = [n for n in used if n.startswith(COURSE_ANSWERS)]  # imported inside the function
+        origin = next(filter(None, [*map(_course_origin, classes), *imported, *map(_course_origin, values)]), None)
+        if origin:
+            return origin
+    return None
+
+
+# Names through which a family's work can leave PyTorch's dispatcher, where the run-time checks
+# cannot see it: a convolution (or the per-pixel loop ch01's operation budget refuses) done on
+# NumPy arrays, Python lists or by SciPy. The grader's static scan refuses them in the code an
+# item reaches (``autograder/scan.py``); :func:`call` refuses them too, so that the visible test
+# says so before the student submits.
+OUTSIDE_DISPATCHER: dict[str, frozenset[str]] = {
+    "convolution": frozenset(
+        {"numpy", "tolist", "correlate", "correlate2d", "convolve", "convolve2d", "fftconvolve", "oaconvolve"}
+    ),
+}
+
+
+def outside_dispatcher_used(obj, family: str | None) -> str | None:
+    """The first name of :data:`OUTSIDE_DISPATCHER` for ``family`` that the student's ``obj``
+    reaches (a name its code uses, or a module it uses under another name, e.g. NumPy as np)."""
+    refused = OUTSIDE_DISPATCHER.get(family or "", frozenset())
+    for _f, used, values in _reached(obj) if refused else ():
+        modules = [v.__name__ if isinstance(v, types.ModuleType) else getattr(v, "__module__", None) for v in values]
+        roots = [m.split(".")[0] for m in modules if isinstance(m, str)]
+        hit = next((n for n in [*used, *roots] if n in refused), None)
+        if hit:
+            return hit
     return None
 
 
@@ -455,6 +483,13 @@ def call(fn, *args, name: str | None = None, forbidden: str | None = None, given
     if used:
         raise ForbiddenCall(
             f"{name} uses the course's own code ({used}), which this exercise forbids: write it yourself"
+        )
+    with given_names(fn, given):  # the student's other answers are not this answer's
+        escape = outside_dispatcher_used(fn, forbidden)
+    if escape:
+        raise ForbiddenCall(
+            f"{name} uses {escape}, which takes the work out of PyTorch's tensor operations: this exercise "
+            "forbids it (compute with torch tensors)"
         )
     try:
         with given_names(fn, given), forbid(forbidden, who=name):

@@ -187,3 +187,44 @@ def test_check_keeps_dtype_catches_an_output_made_in_the_default_dtype():
     assert check_keeps_dtype(careful, torch.rand(2, 3)).dtype == torch.float64
     assert _message(lambda: check_keeps_dtype(careless, torch.rand(2, 3), name="pool2d")) == (
         "pool2d on float64 inputs returned torch.float32: create tensors with dtype=X.dtype and device=X.device")
+
+
+def _notebook(source: str) -> dict:
+    """The functions of ``source`` as a notebook defines them (one namespace, __main__-like)."""
+    namespace = {"__name__": "student_notebook"}
+    exec(compile(source, "<cell>", "exec"), namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("source, name", [
+    ("import numpy as np\ndef corr2d(X, K):\n    return torch.tensor(np.asarray(X))", "numpy"),
+    ("from numpy import asarray\ndef corr2d(X, K):\n    return torch.tensor(asarray(X))", "numpy"),
+    ("def corr2d(X, K):\n    return torch.tensor(X.tolist())", "tolist"),
+    ("from scipy.signal import correlate2d\ndef corr2d(X, K):\n    return correlate2d(X, K)", "correlate2d"),
+    ("def helper(X):\n    return X.numpy()\ndef corr2d(X, K):\n    return helper(X)", "numpy"),
+])
+def test_work_outside_the_dispatcher_is_refused_by_the_visible_check(source, name):
+    """What the grader's scan refuses by name in a convolution item, call refuses too, so that
+    the visible test agrees with the grade; other families and plain tensor code are not touched."""
+    from convcourse.check import outside_dispatcher_used
+
+    corr2d = _notebook("import torch\n" + source)["corr2d"]
+    assert outside_dispatcher_used(corr2d, "convolution") == name
+    assert outside_dispatcher_used(corr2d, "pooling") is None
+    with pytest.raises(ForbiddenCall, match=f"corr2d uses {name}, which takes the work out of PyTorch"):
+        call(corr2d, torch.ones(3, 3), torch.ones(2, 2), forbidden="convolution")
+
+
+def test_plain_tensor_code_and_a_given_answer_pass_the_visible_check():
+    from convcourse import reference
+    from convcourse.check import outside_dispatcher_used
+
+    ns = _notebook("import torch\ndef corr2d(X, K):\n    return torch.tensor(X.tolist())\n"
+                   "def layer(X, K):\n    return corr2d(X, K) + 1\n"
+                   "def shift_add(X, K):\n    return sum(X[a:, b:][:X.shape[0] - 1, :X.shape[1] - 1] * K[a, b]"
+                   " for a in range(2) for b in range(2))")
+    assert outside_dispatcher_used(ns["shift_add"], "convolution") is None
+    assert outside_dispatcher_used(ns["layer"], "convolution") == "tolist"  # it reaches corr2d
+    got = call(ns["layer"], torch.ones(3, 3), torch.ones(2, 2), forbidden="convolution",
+               given={"corr2d": reference.corr2d})  # judged on its own: corr2d is the course's
+    check_tensor(got, torch.full((2, 2), 5.0), "layer")

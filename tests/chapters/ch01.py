@@ -143,7 +143,22 @@ def corr2d_grads(X, K, G):
 # Shortcuts: answers that get the numbers without doing what the exercise asks (here: PyTorch's
 # convolution instead of plain tensor operations). Each loses exactly its item, and the visible
 # test already says why.
+_LIST_LOOP = '''
+    h, w = len(k), len(k[0])
+    y = [[sum(x[i + a][j + b] * k[a][b] for a in range(h) for b in range(w))
+          for j in range(len(x[0]) - w + 1)] for i in range(len(x) - h + 1)]
+    return torch.tensor(y, dtype=X.dtype, device=X.device)
+'''
 SHORTCUTS = [
+    # the chapter's per-pixel loop taken out of PyTorch's dispatcher, where the operation budget
+    # cannot count it: refused by name (convcourse.check.OUTSIDE_DISPATCHER, autograder/scan.py)
+    ("corr2d as a loop over Python lists (tolist)",
+     {"corr2d": "def corr2d(X, K):\n    x, k = X.tolist(), K.tolist()" + _LIST_LOOP},
+     {"test_corr2d"}),
+    ("corr2d as a loop over NumPy arrays",
+     {"corr2d": "import numpy as np\ndef corr2d(X, K):\n    x, k = np.asarray(X.cpu()), np.asarray(K.cpu())"
+                + _LIST_LOOP},
+     {"test_corr2d"}),
     ("corr2d through F.conv2d",
      {"corr2d": "def corr2d(X, K):\n    return torch.nn.functional.conv2d(X[None, None], K[None, None])[0, 0]"},
      {"test_corr2d"}),

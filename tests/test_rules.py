@@ -75,3 +75,18 @@ def test_every_forbidding_item_states_its_rule_in_its_own_text(assignment):
         if not RULE.search(texts[grade_id])
     ]
     assert not missing, f"no **Rule:** paragraph in the exercise text of: {', '.join(missing)}"
+
+
+@pytest.mark.parametrize("assignment", assignments())
+def test_every_item_a_shortcut_is_refused_for_states_its_rule(assignment):
+    """The builders of chapters 5 to 9 forbid no routine family, yet the course's own networks
+    and helpers are refused there (convcourse.check.COURSE_ANSWERS): every item for which
+    tests/chapters/ holds a refused shortcut says what is refused, in its own text."""
+    import importlib
+
+    texts = own_texts(solution_path(assignment))
+    shortcuts = importlib.import_module(f"tests.chapters.{assignment}").SHORTCUTS
+    refused = sorted({grade_id for _name, _answer, fails in shortcuts for grade_id in fails})
+    assert refused, f"{assignment}: no shortcut to check"
+    missing = [grade_id for grade_id in refused if not RULE.search(texts[grade_id])]
+    assert not missing, f"no **Rule:** paragraph in the exercise text of: {', '.join(missing)}"

@@ -70,3 +70,18 @@ def test_sources_hold_no_control_characters(path):
     nb = nbformat.read(str(path), as_version=4)
     bad = [i for i, c in enumerate(nb.cells) if any(ch < " " and ch not in "\n" for ch in c.source)]
     assert not bad, f"{path.name}: control characters in cells {bad}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_code_lines_fit_the_text_column(path):
+    """At most 88 characters per line of code, so that no code block scrolls sideways at 1280 px
+    (tests/test_browser.py measures the rendered page in CI; this catches it without a browser)."""
+    nb = nbformat.read(str(path), as_version=4)
+    long = [
+        f"cell {i}: {len(line)} characters: {line.strip()[:60]}"
+        for i, cell in enumerate(nb.cells)
+        if cell.cell_type == "code"
+        for line in cell.source.splitlines()
+        if len(line) > 88
+    ]
+    assert not long, f"{path.name}: " + "; ".join(long)

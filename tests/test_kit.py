@@ -74,21 +74,23 @@ def test_the_book_offers_the_kit_it_built(book, tmp_path):
 
 
 def _torch_alone(site: Path, into: Path) -> None:
-    """Links to PyTorch and the distributions it requires (on this platform), and nothing else."""
-    env, todo, seen = default_environment(), ["torch"], set()
+    """Links to PyTorch and the distributions it requires (on this platform, with the extras it
+    asks for, such as ``cuda-toolkit[cudart]``), and nothing else."""
+    env, todo, seen = default_environment(), [("torch", frozenset())], set()
     while todo:
-        name = todo.pop()
+        name, extras = todo.pop()
         dist = md.distribution(name)
-        if dist.metadata["Name"].lower() in seen:
+        key = (dist.metadata["Name"].lower(), extras)
+        if key in seen:
             continue
-        seen.add(dist.metadata["Name"].lower())
+        seen.add(key)
         for entry in {Path(str(f)).parts[0] for f in dist.files or []} - {".."}:
             if (site / entry).exists() and not (into / entry).exists():
                 (into / entry).symlink_to(site / entry)
         for spec in dist.requires or []:
             req = Requirement(spec)
-            if req.marker is None or req.marker.evaluate({**env, "extra": ""}):
-                todo.append(req.name)
+            if req.marker is None or any(req.marker.evaluate({**env, "extra": e}) for e in {"", *extras}):
+                todo.append((req.name, frozenset(req.extras)))
 
 
 @pytest.fixture(scope="module")

@@ -447,7 +447,9 @@ def outside_dispatcher_used(obj, family: str | None) -> str | None:
     """The first name of :data:`OUTSIDE_DISPATCHER` for ``family`` that the student's ``obj``
     reaches (a name its code uses, or a module it uses under another name, e.g. NumPy as np)."""
     refused = OUTSIDE_DISPATCHER.get(family or "", frozenset())
-    for _f, used, values in _reached(obj) if refused else ():
+    if not refused:
+        return None
+    for _f, used, values in _reached(obj):
         modules = [v.__name__ if isinstance(v, types.ModuleType) else getattr(v, "__module__", None) for v in values]
         roots = [m.split(".")[0] for m in modules if isinstance(m, str)]
         hit = next((n for n in [*used, *roots] if n in refused), None)

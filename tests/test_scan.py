@@ -85,6 +85,15 @@ def test_a_loop_outside_the_dispatcher_fails_corr2d(name):
     assert mention in findings.blocked["ch01.corr2d"] and "forbids" in findings.blocked["ch01.corr2d"]
 
 
+def test_a_name_hidden_from_the_visible_check_is_refused_as_reflection():
+    """The visible check reads the names a function's code uses, so ``getattr(X, 'to' + 'list')``
+    passes it; the grader's scan refuses the computed attribute itself, and says so."""
+    answer = "def corr2d(X, K):\n    x, k = getattr(X, 'to' + 'list')(), getattr(K, 'to' + 'list')()" + _LOOP
+    findings = scan.scan(_as_graded("ch01", {"corr2d": answer}), _plan("ch01"))
+    assert set(findings.blocked) == {"ch01.corr2d"}
+    assert "getattr() with a computed or private name" in findings.blocked["ch01.corr2d"]
+
+
 TAMPERING = {  # answer for ch03's conv2d_matmul -> what the reason must mention
     "disable modes": (SIG + "    from torch.utils._python_dispatch import _disable_current_modes\n"
                       "    with _disable_current_modes():\n        return X", "torch.utils._python_dispatch"),

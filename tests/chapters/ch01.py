@@ -149,6 +149,13 @@ _LIST_LOOP = '''
           for j in range(len(x[0]) - w + 1)] for i in range(len(x) - h + 1)]
     return torch.tensor(y, dtype=X.dtype, device=X.device)
 '''
+# the chapter's per-pixel loop on the tensors' elements, read one by one: the operation budget
+# of the visible and hidden tests counts every element read
+WRONG.append(
+    ("corr2d as a loop over the tensors' elements read one by one (float(v))",
+     {"corr2d": "def corr2d(X, K):\n    x = [[float(v) for v in row] for row in X]\n"
+                "    k = [[float(v) for v in row] for row in K]" + _LIST_LOOP},
+     {"test_corr2d"}))
 SHORTCUTS = [
     # the chapter's per-pixel loop taken out of PyTorch's dispatcher, where the operation budget
     # cannot count it: refused by name (convcourse.check.OUTSIDE_DISPATCHER, autograder/scan.py)
